@@ -1,0 +1,6 @@
+//! The desktop engine: everything the app does that is not drawing.
+//!
+//! Encrypted cache, sync client, outbox, search, keyring and notifications live here so
+//! they can be used and tested without a window; `src-tauri/` only wires them to commands.
+
+pub mod cache;

@@ -1,0 +1,10 @@
+import { mount } from 'svelte';
+import './app.css';
+import App from './App.svelte';
+
+const target = document.getElementById('app');
+if (!target) {
+  throw new Error('Ventana: #app mount point missing from index.html');
+}
+
+export default mount(App, { target });
