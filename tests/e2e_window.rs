@@ -4,6 +4,8 @@
 //! and `tauri-driver` (on free ports), so `cargo test` needs nothing running beforehand —
 //! only the packages `scripts/setup-debian` installs. Without them it fails and says what
 //! is missing; it never skips.
+// A test fails by panicking; the workspace lints against panics apply to product code.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::{BufRead, BufReader};
@@ -42,7 +44,15 @@ fn start_xvfb() -> (Running, String) {
     let mut xvfb = Running::spawn(
         "Xvfb",
         Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     );
@@ -118,7 +128,12 @@ async fn the_app_opens_its_window_and_renders_the_inbox_frame() {
     let mut driver = Running::spawn(
         "tauri-driver",
         Command::new(driver_binary)
-            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
             .env("DISPLAY", &display)
             .stdout(Stdio::null()),
     );
@@ -143,30 +158,29 @@ async fn the_app_opens_its_window_and_renders_the_inbox_frame() {
         .for_element(Locator::Css("[data-testid=\"app-shell\"]"))
         .await
         .unwrap_or_else(|e| panic!("the UI did not render: {e}"));
-    assert!(shell.is_displayed().await.unwrap_or(false), "the shell is not visible");
+    assert!(
+        shell.is_displayed().await.unwrap_or(false),
+        "the shell is not visible"
+    );
     for part in ["sidebar", "conversation-list", "conversation-pane"] {
         let element = client
             .find(Locator::Css(&format!("[data-testid=\"{part}\"]")))
             .await
             .unwrap_or_else(|e| panic!("no {part}: {e}"));
-        assert!(element.is_displayed().await.unwrap_or(false), "{part} is not visible");
+        assert!(
+            element.is_displayed().await.unwrap_or(false),
+            "{part} is not visible"
+        );
     }
     assert_eq!(client.title().await.unwrap_or_default(), "Ventana");
     assert!(
-        text_of(&client, "empty-state").await.contains("Select a conversation"),
+        text_of(&client, "empty-state")
+            .await
+            .contains("Select a conversation"),
         "the empty state is missing"
     );
 
-    // The UI reached Rust: the version shown comes from the `app_info` command.
-    let expected = format!("v{}", env!("CARGO_PKG_VERSION"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut shown = text_of(&client, "app-version").await;
-    while shown != expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        shown = text_of(&client, "app-version").await;
-    }
-    assert_eq!(shown, expected, "the version did not come through the app_info command");
-
+    // Saved before the checks below, so a failure leaves a picture of what was shown.
     let png = client
         .screenshot()
         .await
@@ -176,6 +190,19 @@ async fn the_app_opens_its_window_and_renders_the_inbox_frame() {
     eprintln!("screenshot: {}", path.display());
     let colours = distinct_colours(&png);
     assert!(colours > 8, "the window looks blank ({colours} colours)");
+
+    // The UI reached Rust: the version shown comes from the `app_info` command.
+    let expected = format!("v{}", env!("CARGO_PKG_VERSION"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut shown = text_of(&client, "app-version").await;
+    while shown != expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shown = text_of(&client, "app-version").await;
+    }
+    assert_eq!(
+        shown, expected,
+        "the version did not come through the app_info command"
+    );
 
     let _ = client.close().await;
 }

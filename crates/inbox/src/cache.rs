@@ -85,7 +85,8 @@ mod tests {
 
     #[test]
     fn the_file_on_disk_holds_no_plaintext_and_reopens_with_its_key() -> Result<(), CacheError> {
-        let dir = tempfile::tempdir().map_err(|e| CacheError::Sqlite(rusqlite::Error::InvalidPath(e.to_string().into())))?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| CacheError::Sqlite(rusqlite::Error::InvalidPath(e.to_string().into())))?;
         let path = dir.path().join("account.db");
         {
             let cache = Cache::open(&path, &key(7))?;
@@ -101,25 +102,31 @@ mod tests {
             !bytes.windows(11).any(|w| w == b"Calle Mayor"),
             "plaintext found in the cache file"
         );
-        assert!(!bytes.starts_with(b"SQLite format 3"), "the file is not encrypted");
+        assert!(
+            !bytes.starts_with(b"SQLite format 3"),
+            "the file is not encrypted"
+        );
 
         let reopened = Cache::open(&path, &key(7))?;
-        let text: String =
-            reopened
-                .connection()
-                .query_row("SELECT text FROM note", [], |row| row.get(0))?;
+        let text: String = reopened
+            .connection()
+            .query_row("SELECT text FROM note", [], |row| row.get(0))?;
         assert_eq!(text, "the customer lives at 12 Calle Mayor");
         Ok(())
     }
 
     #[test]
     fn another_key_is_refused_with_a_clear_error() -> Result<(), CacheError> {
-        let dir = tempfile::tempdir().map_err(|e| CacheError::Sqlite(rusqlite::Error::InvalidPath(e.to_string().into())))?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| CacheError::Sqlite(rusqlite::Error::InvalidPath(e.to_string().into())))?;
         let path = dir.path().join("account.db");
         Cache::open(&path, &key(1))?
             .connection()
             .execute_batch("CREATE TABLE t(x)")?;
-        assert!(matches!(Cache::open(&path, &key(2)), Err(CacheError::WrongKey)));
+        assert!(matches!(
+            Cache::open(&path, &key(2)),
+            Err(CacheError::WrongKey)
+        ));
         Ok(())
     }
 

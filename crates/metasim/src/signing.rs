@@ -24,7 +24,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/meta").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/meta")
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
     }
 
@@ -37,7 +39,9 @@ mod tests {
         assert_eq!(body.len(), 932, "the fixture's bytes changed");
         assert_eq!(
             signature_header(secret.as_bytes(), &body),
-            vectors["x_hub_signature_256"]["expected_header"].as_str().unwrap_or_default()
+            vectors["x_hub_signature_256"]["expected_header"]
+                .as_str()
+                .unwrap_or_default()
         );
     }
 

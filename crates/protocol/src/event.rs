@@ -369,7 +369,9 @@ pub enum ConsentSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Actor {
-    Agent { agent: AgentId },
+    Agent {
+        agent: AgentId,
+    },
     /// The tenant's automation.
     Bot,
     /// The relay itself (a rule fired, a snooze ended).
@@ -384,7 +386,9 @@ pub enum ConversationStatus {
     /// Waiting on something other than the customer.
     Pending,
     /// Hidden until `until`, then open again.
-    Snoozed { until: DateTime<Utc> },
+    Snoozed {
+        until: DateTime<Utc>,
+    },
     Resolved,
 }
 
@@ -426,7 +430,9 @@ pub struct ChannelSnapshot {
 pub enum ChannelConnection {
     Connected,
     /// The platform rejected the channel's token; an admin must reconnect it.
-    NeedsReconnection { reason: String },
+    NeedsReconnection {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -480,13 +486,20 @@ mod tests {
         let outbound = EventBody::MessageSent(OutboundMessage {
             message_id: Some("m2".into()),
             idempotency_key: None,
-            content: MessageContent::Text { body: "hello".into() },
+            content: MessageContent::Text {
+                body: "hello".into(),
+            },
             sender: Sender::Bot,
             sent_as: SentAs::Standard,
             reply_to: None,
         });
         assert!(inbound.opens_reply_window());
         assert!(!outbound.opens_reply_window());
-        assert!(!EventBody::MessageUnsent { message_id: "m1".into() }.opens_reply_window());
+        assert!(
+            !EventBody::MessageUnsent {
+                message_id: "m1".into()
+            }
+            .opens_reply_window()
+        );
     }
 }

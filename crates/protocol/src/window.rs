@@ -106,7 +106,9 @@ pub struct ReplyWindow {
 pub enum ProposedReply {
     /// Text or an attachment.
     FreeForm,
-    Template { category: TemplateCategory },
+    Template {
+        category: TemplateCategory,
+    },
 }
 
 /// How an allowed reply goes out.

@@ -1,4 +1,6 @@
 //! Every event survives the wire: serialising to JSON and back gives the same event.
+// A test fails by panicking; the workspace lints against panics apply to product code.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -20,10 +22,7 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
         .prop_map(|(s, ns)| Utc.timestamp_opt(s, ns).single().unwrap_or_default())
 }
 
-fn id<T: From<&'static str>>() -> impl Strategy<Value = T>
-where
-    T: std::fmt::Debug,
-{
+fn id<T: From<&'static str> + std::fmt::Debug>() -> impl Strategy<Value = T> {
     prop::sample::select(vec!["a", "m_1", "wamid.HBgL", "US.1349", "0", "ünï"]).prop_map(T::from)
 }
 
@@ -118,14 +117,18 @@ fn content() -> impl Strategy<Value = MessageContent> {
 }
 
 fn failure() -> impl Strategy<Value = SendFailure> {
-    (any::<i64>(), prop::option::of(any::<i64>()), text(), any::<bool>()).prop_map(
-        |(code, subcode, reason, retryable)| SendFailure {
+    (
+        any::<i64>(),
+        prop::option::of(any::<i64>()),
+        text(),
+        any::<bool>(),
+    )
+        .prop_map(|(code, subcode, reason, retryable)| SendFailure {
             code,
             subcode,
             reason,
             retryable,
-        },
-    )
+        })
 }
 
 fn sender() -> impl Strategy<Value = Sender> {
@@ -154,7 +157,13 @@ fn consent_source() -> impl Strategy<Value = ConsentSource> {
 
 fn body() -> impl Strategy<Value = EventBody> {
     prop_oneof![
-        (id(), content(), opt_text(), prop::option::of(id()), prop::option::of(referral()))
+        (
+            id(),
+            content(),
+            opt_text(),
+            prop::option::of(id()),
+            prop::option::of(referral())
+        )
             .prop_map(|(message_id, content, sender_name, reply_to, referral)| {
                 EventBody::MessageReceived(InboundMessage {
                     message_id,
@@ -177,16 +186,18 @@ fn body() -> impl Strategy<Value = EventBody> {
             ],
             prop::option::of(id()),
         )
-            .prop_map(|(message_id, idempotency_key, content, sender, sent_as, reply_to)| {
-                EventBody::MessageSent(OutboundMessage {
-                    message_id,
-                    idempotency_key,
-                    content,
-                    sender,
-                    sent_as,
-                    reply_to,
-                })
-            }),
+            .prop_map(
+                |(message_id, idempotency_key, content, sender, sent_as, reply_to)| {
+                    EventBody::MessageSent(OutboundMessage {
+                        message_id,
+                        idempotency_key,
+                        content,
+                        sender,
+                        sent_as,
+                        reply_to,
+                    })
+                }
+            ),
         (
             prop_oneof![
                 id().prop_map(|message_id| StatusTarget::Message { message_id }),
@@ -236,14 +247,16 @@ fn body() -> impl Strategy<Value = EventBody> {
             ]),
             prop::option::of(prop::collection::btree_set(text(), 0..4)),
         )
-            .prop_map(|(by, status, assignee, labels): (_, _, _, Option<BTreeSet<String>>)| {
-                EventBody::ConversationUpdated {
-                    by,
-                    status,
-                    assignee,
-                    labels,
+            .prop_map(
+                |(by, status, assignee, labels): (_, _, _, Option<BTreeSet<String>>)| {
+                    EventBody::ConversationUpdated {
+                        by,
+                        status,
+                        assignee,
+                        labels,
+                    }
                 }
-            }),
+            ),
         (id(), id(), text()).prop_map(|(note_id, author, text)| EventBody::NoteAdded {
             note_id,
             author,
@@ -331,8 +344,14 @@ fn the_wire_shape_is_flat_and_snake_case() {
         channel: "c1".into(),
         contact: Some("k1".into()),
         conversation: Some("v1".into()),
-        occurred_at: Utc.timestamp_opt(1_790_000_000, 0).single().unwrap_or_default(),
-        recorded_at: Utc.timestamp_opt(1_790_000_001, 0).single().unwrap_or_default(),
+        occurred_at: Utc
+            .timestamp_opt(1_790_000_000, 0)
+            .single()
+            .unwrap_or_default(),
+        recorded_at: Utc
+            .timestamp_opt(1_790_000_001, 0)
+            .single()
+            .unwrap_or_default(),
         body: EventBody::MessageReceived(InboundMessage {
             message_id: "wamid.1".into(),
             content: MessageContent::Text {

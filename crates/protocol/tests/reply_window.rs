@@ -1,4 +1,6 @@
 //! The reply-window policy as a specification: one row per rule and per boundary.
+// A test fails by panicking; the workspace lints against panics apply to product code.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ventana_protocol::ChannelKind::{self, Instagram, Messenger, WhatsApp};
@@ -9,7 +11,9 @@ use ventana_protocol::window::{
 };
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn hours(h: i64) -> TimeDelta {
@@ -44,30 +48,136 @@ fn modes_and_next_changes_at_every_boundary() {
     use ReplyMode::*;
     let rows: Vec<Row> = vec![
         // Messenger and Instagram: standard, then HUMAN_AGENT, then closed.
-        ("messenger just now", Messenger, Some(TimeDelta::zero()), Standard, Some(DAY)),
-        ("messenger 1 ns before 24 h", Messenger, Some(DAY - NS), Standard, Some(NS)),
-        ("messenger exactly 24 h", Messenger, Some(DAY), HumanAgent, Some(WEEK - DAY)),
-        ("messenger 3 days", Messenger, Some(hours(72)), HumanAgent, Some(WEEK - hours(72))),
-        ("messenger 1 ns before 7 days", Messenger, Some(WEEK - NS), HumanAgent, Some(NS)),
-        ("messenger exactly 7 days", Messenger, Some(WEEK), Closed(ClosedReason::Expired), None),
-        ("messenger 30 days", Messenger, Some(DAY * 30), Closed(ClosedReason::Expired), None),
-        ("messenger never wrote", Messenger, None, Closed(ClosedReason::NoCustomerMessage), None),
-        ("instagram within 24 h", Instagram, Some(hours(5)), Standard, Some(hours(19))),
-        ("instagram exactly 24 h", Instagram, Some(DAY), HumanAgent, Some(WEEK - DAY)),
-        ("instagram exactly 7 days", Instagram, Some(WEEK), Closed(ClosedReason::Expired), None),
-        ("instagram never wrote", Instagram, None, Closed(ClosedReason::NoCustomerMessage), None),
+        (
+            "messenger just now",
+            Messenger,
+            Some(TimeDelta::zero()),
+            Standard,
+            Some(DAY),
+        ),
+        (
+            "messenger 1 ns before 24 h",
+            Messenger,
+            Some(DAY - NS),
+            Standard,
+            Some(NS),
+        ),
+        (
+            "messenger exactly 24 h",
+            Messenger,
+            Some(DAY),
+            HumanAgent,
+            Some(WEEK - DAY),
+        ),
+        (
+            "messenger 3 days",
+            Messenger,
+            Some(hours(72)),
+            HumanAgent,
+            Some(WEEK - hours(72)),
+        ),
+        (
+            "messenger 1 ns before 7 days",
+            Messenger,
+            Some(WEEK - NS),
+            HumanAgent,
+            Some(NS),
+        ),
+        (
+            "messenger exactly 7 days",
+            Messenger,
+            Some(WEEK),
+            Closed(ClosedReason::Expired),
+            None,
+        ),
+        (
+            "messenger 30 days",
+            Messenger,
+            Some(DAY * 30),
+            Closed(ClosedReason::Expired),
+            None,
+        ),
+        (
+            "messenger never wrote",
+            Messenger,
+            None,
+            Closed(ClosedReason::NoCustomerMessage),
+            None,
+        ),
+        (
+            "instagram within 24 h",
+            Instagram,
+            Some(hours(5)),
+            Standard,
+            Some(hours(19)),
+        ),
+        (
+            "instagram exactly 24 h",
+            Instagram,
+            Some(DAY),
+            HumanAgent,
+            Some(WEEK - DAY),
+        ),
+        (
+            "instagram exactly 7 days",
+            Instagram,
+            Some(WEEK),
+            Closed(ClosedReason::Expired),
+            None,
+        ),
+        (
+            "instagram never wrote",
+            Instagram,
+            None,
+            Closed(ClosedReason::NoCustomerMessage),
+            None,
+        ),
         // WhatsApp: free-form for 24 h, then templates only, forever.
-        ("whatsapp just now", WhatsApp, Some(TimeDelta::zero()), Standard, Some(DAY)),
-        ("whatsapp 1 ns before 24 h", WhatsApp, Some(DAY - NS), Standard, Some(NS)),
-        ("whatsapp exactly 24 h", WhatsApp, Some(DAY), TemplateOnly, None),
-        ("whatsapp 3 days", WhatsApp, Some(hours(72)), TemplateOnly, None),
-        ("whatsapp 30 days", WhatsApp, Some(DAY * 30), TemplateOnly, None),
+        (
+            "whatsapp just now",
+            WhatsApp,
+            Some(TimeDelta::zero()),
+            Standard,
+            Some(DAY),
+        ),
+        (
+            "whatsapp 1 ns before 24 h",
+            WhatsApp,
+            Some(DAY - NS),
+            Standard,
+            Some(NS),
+        ),
+        (
+            "whatsapp exactly 24 h",
+            WhatsApp,
+            Some(DAY),
+            TemplateOnly,
+            None,
+        ),
+        (
+            "whatsapp 3 days",
+            WhatsApp,
+            Some(hours(72)),
+            TemplateOnly,
+            None,
+        ),
+        (
+            "whatsapp 30 days",
+            WhatsApp,
+            Some(DAY * 30),
+            TemplateOnly,
+            None,
+        ),
         ("whatsapp never wrote", WhatsApp, None, TemplateOnly, None),
     ];
     for (case, channel, ago, mode, change) in rows {
         let window = reply_window(&context(channel, ago), now());
         assert_eq!(window.mode, mode, "{case}: mode");
-        assert_eq!(window.changes_at, change.map(|c| now() + c), "{case}: changes_at");
+        assert_eq!(
+            window.changes_at,
+            change.map(|c| now() + c),
+            "{case}: changes_at"
+        );
     }
 }
 
@@ -114,7 +224,11 @@ fn automated_and_unapproved_senders_are_not_limited_inside_24_hours() {
             human_agent_approved: false,
             ..context(channel, Some(hours(23)))
         };
-        assert_eq!(reply_window(&ctx, now()).mode, ReplyMode::Standard, "{channel}");
+        assert_eq!(
+            reply_window(&ctx, now()).mode,
+            ReplyMode::Standard,
+            "{channel}"
+        );
     }
 }
 
@@ -199,22 +313,41 @@ fn check_says_how_a_reply_goes_out_or_why_not() {
     };
     let window = |channel, ago| reply_window(&context(channel, ago), now());
 
-    assert_eq!(window(Messenger, Some(hours(2))).check(free), Ok(SendAs::Standard));
-    assert_eq!(window(Messenger, Some(hours(30))).check(free), Ok(SendAs::HumanAgentTag));
-    assert_eq!(window(Instagram, Some(hours(30))).check(free), Ok(SendAs::HumanAgentTag));
+    assert_eq!(
+        window(Messenger, Some(hours(2))).check(free),
+        Ok(SendAs::Standard)
+    );
+    assert_eq!(
+        window(Messenger, Some(hours(30))).check(free),
+        Ok(SendAs::HumanAgentTag)
+    );
+    assert_eq!(
+        window(Instagram, Some(hours(30))).check(free),
+        Ok(SendAs::HumanAgentTag)
+    );
     assert_eq!(
         window(Messenger, Some(DAY * 8)).check(free),
-        Err(Refusal::Closed { reason: ClosedReason::Expired })
+        Err(Refusal::Closed {
+            reason: ClosedReason::Expired
+        })
     );
     assert_eq!(
         window(Instagram, Some(hours(2))).check(utility),
         Err(Refusal::NoTemplatesOnChannel)
     );
-    assert_eq!(window(WhatsApp, Some(hours(2))).check(free), Ok(SendAs::Standard));
-    assert_eq!(window(WhatsApp, Some(hours(2))).check(utility), Ok(SendAs::Template));
+    assert_eq!(
+        window(WhatsApp, Some(hours(2))).check(free),
+        Ok(SendAs::Standard)
+    );
+    assert_eq!(
+        window(WhatsApp, Some(hours(2))).check(utility),
+        Ok(SendAs::Template)
+    );
     assert_eq!(
         window(WhatsApp, Some(hours(27))).check(free),
-        Err(Refusal::TemplateRequired { since: Some(now() - hours(3)) })
+        Err(Refusal::TemplateRequired {
+            since: Some(now() - hours(3))
+        })
     );
     assert_eq!(
         window(WhatsApp, None).check(free),

@@ -1,12 +1,18 @@
 //! The relay as a real server on port 0, reached over real HTTP.
+// A test fails by panicking; the workspace lints against panics apply to product code.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 #[tokio::test]
 async fn serves_health_on_port_zero_and_shuts_down_gracefully() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let address = listener.local_addr().unwrap_or_else(|e| panic!("address: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("address: {e}"));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(ventana_relay::server::run(listener, async {
         let _ = stopped.await;

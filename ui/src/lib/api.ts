@@ -10,6 +10,8 @@ import { invoke } from '@tauri-apps/api/core';
 export interface AppInfo {
   name: string;
   version: string;
+  /** The relay protocol version the Rust side speaks. */
+  protocol: number;
 }
 
 /**

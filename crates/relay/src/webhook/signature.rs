@@ -35,9 +35,11 @@ pub fn verify(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<()
         return Err(SignatureError::Malformed);
     }
     let digest = hex::decode(digest_hex).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(app_secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
-    mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&digest)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -46,7 +48,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/meta").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/meta")
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
     }
 
@@ -55,7 +59,10 @@ mod tests {
     }
 
     fn secret() -> String {
-        vectors()["app_secret"].as_str().unwrap_or_default().to_owned()
+        vectors()["app_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     #[test]
@@ -67,16 +74,20 @@ mod tests {
             .to_owned();
         assert_eq!(verify(secret().as_bytes(), &body, Some(&header)), Ok(()));
         // Header values may arrive with surrounding whitespace.
-        assert_eq!(verify(secret().as_bytes(), &body, Some(&format!(" {header} "))), Ok(()));
+        assert_eq!(
+            verify(secret().as_bytes(), &body, Some(&format!(" {header} "))),
+            Ok(())
+        );
     }
 
     #[test]
     fn rejects_the_signature_of_a_reserialised_body() {
         let body = fixture("instagram_reaction_seen_deleted.json");
-        let reserialised = vectors()["x_hub_signature_256"]["reserialized_body_signature_DIFFERENT"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let reserialised =
+            vectors()["x_hub_signature_256"]["reserialized_body_signature_DIFFERENT"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
         assert_eq!(
             verify(secret().as_bytes(), &body, Some(&reserialised)),
             Err(SignatureError::Mismatch)
@@ -94,19 +105,31 @@ mod tests {
         let key = secret.as_bytes();
         assert_eq!(verify(key, &body, None), Err(SignatureError::Missing));
         assert_eq!(verify(key, &body, Some("")), Err(SignatureError::Malformed));
-        assert_eq!(verify(key, &body, Some(&good[7..])), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(key, &body, Some(&good[7..])),
+            Err(SignatureError::Malformed)
+        );
         assert_eq!(
             verify(key, &body, Some(&good.replace("sha256=", "sha1="))),
             Err(SignatureError::Malformed)
         );
-        assert_eq!(verify(key, &body, Some("sha256=zz")), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(key, &body, Some("sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
         assert_eq!(
             verify(key, &body, Some(&format!("sha256={}", "g".repeat(64)))),
             Err(SignatureError::Malformed)
         );
-        assert_eq!(verify(b"another secret", &body, Some(&good)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(b"another secret", &body, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
         let mut tampered = body.clone();
         tampered[10] ^= 1;
-        assert_eq!(verify(key, &tampered, Some(&good)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(key, &tampered, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
     }
 }
