@@ -1,8 +1,17 @@
 //! The relay: the only part of Ventana that talks to Meta.
 //!
 //! It verifies Meta's webhooks, stores them durably in a per-tenant event log, streams the
-//! log to desktops and sends agents' replies through the Graph API. The server is a
-//! library ([`server::run`]) so tests start it on port 0; `main.rs` adds the CLI.
+//! log to desktops and (later) sends agents' replies through the Graph API. The server is a
+//! library ([`server::Relay`], [`server::run`]) so tests start it on port 0; `main.rs`
+//! adds the admin CLI, whose commands live in [`admin`].
 
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod meta_error;
+pub mod seal;
 pub mod server;
+pub mod store;
+pub mod stream;
 pub mod webhook;

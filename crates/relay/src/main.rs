@@ -1,9 +1,18 @@
 //! `ventana-relay`: the relay server and its admin CLI.
+//!
+//! Secrets never go on the command line (it lands in shell history and `ps`): app secrets
+//! and passwords are read from standard input.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
+use ventana_protocol::ChannelKind;
+use ventana_relay::admin;
+use ventana_relay::server::{Relay, Settings, run};
+use ventana_relay::store::Role;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,6 +21,14 @@ use tracing_subscriber::EnvFilter;
     about = "Ventana's relay: Meta webhooks in, event streams out"
 )]
 struct Cli {
+    /// Where the relay keeps its database and key.
+    #[arg(
+        long,
+        global = true,
+        env = "VENTANA_DATA_DIR",
+        default_value = "relay-data"
+    )]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,26 +41,227 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Manage tenants (the businesses the relay serves).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage Meta apps (whose webhooks the relay verifies).
+    #[command(name = "meta-app")]
+    MetaApp {
+        #[command(subcommand)]
+        command: MetaAppCommand,
+    },
+    /// Manage channels (Pages, Instagram accounts, WhatsApp numbers).
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+    /// Manage agents (the people who answer).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Print a tenant's log as JSON lines.
+    Log {
+        /// The tenant's name or id.
+        #[arg(long)]
+        tenant: String,
+        /// Print only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Add a tenant and print its id.
+    Add { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum MetaAppCommand {
+    /// Register a Meta app. The app secret is read from standard input.
+    Add {
+        #[arg(long)]
+        app_id: String,
+        /// Read the app secret from standard input (required: secrets never go in arguments).
+        #[arg(long, required = true)]
+        app_secret_stdin: bool,
+        /// The verify token typed into Meta's App Dashboard for the webhook handshake.
+        #[arg(long)]
+        verify_token: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    Messenger,
+    Instagram,
+    Whatsapp,
+}
+
+impl From<Kind> for ChannelKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Messenger => ChannelKind::Messenger,
+            Kind::Instagram => ChannelKind::Instagram,
+            Kind::Whatsapp => ChannelKind::WhatsApp,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ChannelCommand {
+    /// Connect a channel to a tenant.
+    Add {
+        /// The tenant's name or id.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// The Page id, Instagram account id, or WhatsApp phone number id.
+        #[arg(long)]
+        external_id: String,
+        /// The Meta app whose webhooks carry this channel's events.
+        #[arg(long)]
+        app_id: String,
+        /// The name agents see (defaults to the kind and id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Agent,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Add an agent. The password is read from standard input.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from standard input (required: secrets never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Reads one secret line from standard input.
+fn read_secret(what: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what}"))?;
+    let secret = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!secret.is_empty(), "no {what} on standard input");
+    Ok(secret)
+}
+
+fn open(cli: &Cli) -> anyhow::Result<Relay> {
+    Relay::open(&cli.data_dir, Settings::default())
+        .with_context(|| format!("opening the relay in {}", cli.data_dir.display()))
+}
+
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let relay = open(&cli)?;
+    let state = &relay.state;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    match cli.command {
         Command::Serve { listen } => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            tracing::info!(address = %listener.local_addr()?, "relay listening");
-            ventana_relay::server::run(listener, shutdown_signal())
-                .await
-                .context("the server stopped with an error")
+            drop(out);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                tracing::info!(address = %listener.local_addr()?, data_dir = %cli.data_dir.display(), "relay listening");
+                run(listener, relay.clone(), shutdown_signal())
+                    .await
+                    .context("the server stopped with an error")
+            })?;
+        }
+        Command::Tenant {
+            command: TenantCommand::Add { name },
+        } => {
+            let tenant = admin::add_tenant(state, &name)?;
+            writeln!(out, "{}", tenant.id)?;
+        }
+        Command::MetaApp {
+            command:
+                MetaAppCommand::Add {
+                    app_id,
+                    verify_token,
+                    ..
+                },
+        } => {
+            let secret = read_secret("app secret")?;
+            admin::add_meta_app(state, &app_id, &secret, verify_token.as_deref())?;
+            writeln!(out, "{app_id}")?;
+        }
+        Command::Channel {
+            command:
+                ChannelCommand::Add {
+                    tenant,
+                    kind,
+                    external_id,
+                    app_id,
+                    name,
+                },
+        } => {
+            let channel = admin::add_channel(
+                state,
+                &tenant,
+                kind.into(),
+                &external_id,
+                &app_id,
+                name.as_deref(),
+            )?;
+            writeln!(out, "{}", channel.id)?;
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Add {
+                    tenant,
+                    email,
+                    role,
+                    ..
+                },
+        } => {
+            let password = read_secret("password")?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Agent => Role::Agent,
+            };
+            let agent = admin::add_agent(state, &tenant, &email, role, &password)?;
+            writeln!(out, "{}", agent.id)?;
+        }
+        Command::Log { tenant, after } => {
+            admin::print_log(state, &tenant, after, &mut out)?;
         }
     }
+    Ok(())
 }
 
 /// Completes on Ctrl-C (or SIGTERM on Unix), so the server drains before exiting.

@@ -1,24 +1,126 @@
-//! The relay's HTTP server, as a library: `run` serves a listener until `shutdown` fires,
-//! so tests bind port 0 and the binary binds the configured address.
+//! The relay's HTTP server, as a library: [`Relay::open`] opens a data dir, [`run`] serves
+//! a listener until `shutdown` fires, so tests bind port 0 and the binary binds the
+//! configured address.
 
+use crate::api;
+use crate::seal::{SealError, SealKey};
+use crate::store::{SqliteStore, Storage, StoreError};
+use crate::stream::{self, Hub};
+use crate::webhook::intake;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// The routes the relay serves.
-pub fn router() -> Router {
-    Router::new().route("/healthz", get(healthz))
+/// Webhook bodies up to this size are accepted (Meta's WhatsApp bodies reach 3 MB; a
+/// smaller limit would truncate, fail the signature, and be retried for days).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Tunables, with production defaults; tests shorten the timers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often the stream sends a heartbeat to an idle client.
+    pub heartbeat: Duration,
+    /// How long one frame may wait for a client before it is judged too slow and dropped.
+    pub send_timeout: Duration,
+    /// Live events buffered per tenant before a slow subscriber falls back to the log.
+    pub live_buffer: usize,
 }
 
-/// Serves `listener` until `shutdown` completes, then finishes in-flight requests.
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(10),
+            live_buffer: 4096,
+        }
+    }
+}
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Storage>,
+    pub key: SealKey,
+    pub hub: Arc<Hub>,
+    pub intake: intake::IntakeCache,
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for dyn Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data dir {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("the relay's key: {0}")]
+    Key(#[from] SealError),
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// An opened relay: its store, key and live hub, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub state: Arc<AppState>,
+}
+
+impl Relay {
+    /// Opens the relay whose data lives in `data_dir` (created if missing).
+    pub fn open(data_dir: &Path, settings: Settings) -> Result<Relay, OpenError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| OpenError::DataDir(data_dir.display().to_string(), e))?;
+        let key = SealKey::load_or_create(data_dir)?;
+        let hub = Arc::new(Hub::new(settings.live_buffer));
+        let publisher = Arc::clone(&hub);
+        let store = SqliteStore::open(
+            &data_dir.join("relay.db"),
+            Some(Box::new(move |entries| publisher.publish(entries))),
+        )?;
+        Ok(Relay {
+            state: Arc::new(AppState {
+                store: Arc::new(store),
+                key,
+                hub,
+                intake: intake::IntakeCache::default(),
+                settings,
+            }),
+        })
+    }
+
+    /// The routes the relay serves.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .merge(intake::routes())
+            .merge(api::routes())
+            .route("/v1/stream", get(stream::handler))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(Arc::clone(&self.state))
+    }
+}
+
+/// Serves `relay` on `listener` until `shutdown` completes, then finishes in-flight
+/// requests.
 pub async fn run(
     listener: TcpListener,
+    relay: Relay,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router())
+    let router = relay.router();
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    relay.state.hub.close();
+    result
 }
 
 /// Liveness: answers while the server accepts requests.

@@ -1,3 +1,5 @@
-//! Meta's webhooks: verifying, then (later) normalising them into protocol events.
+//! Meta's webhooks: verifying them, turning them into protocol events, taking them in.
 
+pub mod intake;
+pub mod normalize;
 pub mod signature;

@@ -1,0 +1,240 @@
+//! The relay's storage: tenants, channels, agents, sessions and each tenant's event log,
+//! behind the [`Storage`] trait so a Postgres backend can serve several relay nodes later.
+//!
+//! [`sqlite::SqliteStore`] is the embedded default. Every method is scoped by tenant where
+//! data belongs to one (invariant 7); the log's sequence per tenant has no gaps and an
+//! event's stable id is unique per tenant (invariants 4 and 5).
+
+pub mod migrate;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ventana_protocol::ids::{
+    AgentId, ChannelId, ContactId, ConversationId, EventId, MediaId, TenantId,
+};
+use ventana_protocol::{ChannelKind, Event, EventBody};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("the transaction could not be committed")]
+    CommitFailed,
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Migration(#[from] migrate::MigrationError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+}
+
+/// A registered Meta app. Its secret and verify token are stored sealed (see `seal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaApp {
+    pub app_id: String,
+    pub secret_sealed: String,
+    pub verify_token_sealed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub tenant: TenantId,
+    pub kind: ChannelKind,
+    pub external_id: String,
+    pub app_id: String,
+    pub display_name: String,
+    pub human_agent_approved: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub tenant: TenantId,
+    pub kind: ChannelKind,
+    pub external_id: String,
+    pub app_id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        match value {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    pub id: AgentId,
+    pub tenant: TenantId,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub tenant: TenantId,
+    pub email: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// The hashes and expiries of a session's two tokens (the tokens themselves are never stored).
+#[derive(Debug, Clone)]
+pub struct SessionTokens {
+    pub access_hash: [u8; 32],
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_hash: [u8; 32],
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// Who a valid access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub agent: Agent,
+}
+
+/// The contact an event is about, as the platform names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRef {
+    pub external_id: String,
+    pub name: Option<String>,
+}
+
+/// Where an attachment can be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub id: MediaId,
+    /// `whatsapp_media_id` or `url`.
+    pub source_kind: &'static str,
+    pub source: String,
+}
+
+/// An event routed to its tenant and channel, before the log gives it a sequence number.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The stable id; an event whose id the tenant's log already has is a duplicate.
+    pub id: EventId,
+    pub tenant: TenantId,
+    pub channel: ChannelId,
+    pub contact: Option<ContactRef>,
+    pub occurred_at: DateTime<Utc>,
+    pub body: EventBody,
+    pub media: Vec<MediaRecord>,
+}
+
+/// An event as it sits in a tenant's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub event: Event,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Appended {
+    /// The new entries, in sequence order.
+    pub entries: Vec<LogEntry>,
+    /// How many events were already in the log (redeliveries).
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationInfo {
+    pub id: ConversationId,
+    pub tenant: TenantId,
+    pub channel: ChannelId,
+    pub contact: ContactId,
+}
+
+/// Called, in sequence order, with each group of entries right after it is committed.
+pub type CommitListener = Box<dyn Fn(&[LogEntry]) + Send + Sync>;
+
+/// Everything the relay keeps. Methods block; async callers use `spawn_blocking`.
+pub trait Storage: Send + Sync + 'static {
+    fn add_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
+    /// A tenant by id or by name.
+    fn find_tenant(&self, id_or_name: &str) -> Result<Option<Tenant>, StoreError>;
+
+    fn add_meta_app(&self, app: MetaApp) -> Result<(), StoreError>;
+    fn meta_app(&self, app_id: &str) -> Result<Option<MetaApp>, StoreError>;
+
+    fn add_channel(&self, channel: NewChannel) -> Result<Channel, StoreError>;
+    fn channel_by_external_id(
+        &self,
+        kind: ChannelKind,
+        external_id: &str,
+    ) -> Result<Option<Channel>, StoreError>;
+
+    fn add_agent(&self, agent: NewAgent) -> Result<Agent, StoreError>;
+    /// Every agent with this email (one per tenant at most), with their password hashes.
+    fn agents_by_email(&self, email: &str) -> Result<Vec<(Agent, String)>, StoreError>;
+
+    fn create_session(&self, agent: &Agent, tokens: SessionTokens) -> Result<String, StoreError>;
+    /// The live session an access token hash belongs to, if any.
+    fn session_by_access(
+        &self,
+        access_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+    /// Swaps a live refresh token for new tokens (the old pair stops working).
+    fn rotate_session(
+        &self,
+        refresh_hash: &[u8; 32],
+        tokens: SessionTokens,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+    fn revoke_session(&self, session_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Appends events to their tenants' logs in one transaction, skipping duplicates.
+    fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
+    /// Up to `limit` entries of `tenant`'s log with a sequence above `after`.
+    fn read_log(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError>;
+    /// The tenant's last sequence number (0 for an empty log).
+    fn head(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+    fn conversation(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationInfo>, StoreError>;
+
+    /// Keeps a signed body the relay could not use, with the reason.
+    fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError>;
+    fn quarantine_count(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,318 @@
+//! `GET` and `POST /webhooks/meta/{app_id}`: Meta's verify handshake and its webhooks.
+//!
+//! A POST is verified (signature over the raw bytes), normalised, routed to tenants by
+//! channel, and committed to the log *before* it is answered 200 (invariant 4). What
+//! cannot be used but was signed by Meta is quarantined and still answered 200, because
+//! anything else makes Meta retry it for days. Unsigned or mis-signed bodies change
+//! nothing. Every outcome has a log line.
+
+use crate::error::{ApiError, ErrorBody, blocking};
+use crate::server::AppState;
+use crate::store::{Channel, ContactRef, MediaRecord, MetaApp, NewEvent, Storage, StoreError};
+use crate::webhook::normalize::{self, ChannelKey, Incoming, MediaSource};
+use crate::webhook::signature::{self, SignatureError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use ventana_protocol::ids::EventId;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        "/webhooks/meta/{app_id}",
+        get(verify_subscription).post(receive),
+    )
+}
+
+/// The purposes sealed values of a Meta app are bound to (see `seal`).
+pub fn secret_purpose(app_id: &str) -> String {
+    format!("meta_app_secret:{app_id}")
+}
+
+pub fn verify_token_purpose(app_id: &str) -> String {
+    format!("meta_verify_token:{app_id}")
+}
+
+async fn find_app(state: &Arc<AppState>, app_id: &str) -> Result<Option<MetaApp>, ApiError> {
+    let (store, id) = (Arc::clone(&state.store), app_id.to_owned());
+    blocking("looking up the Meta app", move || store.meta_app(&id)).await
+}
+
+fn forbidden(reason: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
+}
+
+/// Meta's verify handshake: echo `hub.challenge` when `hub.verify_token` matches.
+#[utoipa::path(
+    get, path = "/webhooks/meta/{app_id}", tag = "webhooks",
+    params(
+        ("app_id" = String, Path, description = "The Meta app's id"),
+        ("hub.mode" = String, Query, description = "Always `subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The verify token set in the App Dashboard"),
+        ("hub.challenge" = String, Query, description = "Echoed back verbatim on success"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, verbatim", body = String),
+        (status = 403, description = "Unknown app, no verify token configured, or a wrong token", body = ErrorBody),
+    )
+)]
+pub async fn verify_subscription(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<String, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let mode = query.get("hub.mode").map(String::as_str);
+    let offered = query
+        .get("hub.verify_token")
+        .map(String::as_str)
+        .unwrap_or("");
+    let challenge = query.get("hub.challenge");
+    let expected = match app
+        .as_ref()
+        .and_then(|app| app.verify_token_sealed.as_ref())
+    {
+        Some(sealed) => state
+            .key
+            .open(&verify_token_purpose(&app_id), sealed)
+            .map_err(|e| ApiError::internal("opening the verify token", e))?,
+        None => {
+            tracing::warn!(%app_id, "verify handshake refused: unknown app or no verify token configured");
+            return Err(forbidden("this app cannot be verified"));
+        }
+    };
+    let matches = !expected.is_empty() && bool::from(expected.as_slice().ct_eq(offered.as_bytes()));
+    match (mode, challenge) {
+        (Some("subscribe"), Some(challenge)) if matches => {
+            tracing::info!(%app_id, "verify handshake accepted");
+            Ok(challenge.clone())
+        }
+        _ => {
+            tracing::warn!(%app_id, "verify handshake refused");
+            Err(forbidden("the verify token does not match"))
+        }
+    }
+}
+
+/// Meta's webhook: verified, normalised, committed, then acknowledged.
+#[utoipa::path(
+    post, path = "/webhooks/meta/{app_id}", tag = "webhooks",
+    params(
+        ("app_id" = String, Path, description = "The Meta app's id"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` + hex HMAC-SHA256 of the raw body with the app secret"),
+    ),
+    request_body(content = String, content_type = "application/json", description = "Meta's webhook payload (up to 4 MiB)"),
+    responses(
+        (status = 200, description = "Committed (or quarantined): Meta need not retry"),
+        (status = 401, description = "No signature header", body = ErrorBody),
+        (status = 403, description = "Malformed or wrong signature", body = ErrorBody),
+        (status = 404, description = "Unknown app", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB"),
+        (status = 500, description = "Not committed: Meta will retry", body = ErrorBody),
+    )
+)]
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, ApiError> {
+    let secret = match state.intake.app_secret(&app_id) {
+        Some(secret) => secret,
+        None => {
+            let Some(app) = find_app(&state, &app_id).await? else {
+                tracing::warn!(%app_id, "webhook for an unknown app refused");
+                return Err(ApiError::not_found("Meta app"));
+            };
+            let secret: Arc<[u8]> = state
+                .key
+                .open(&secret_purpose(&app_id), &app.secret_sealed)
+                .map_err(|e| ApiError::internal("opening the app secret", e))?
+                .into();
+            state.intake.remember_app(&app_id, Arc::clone(&secret));
+            secret
+        }
+    };
+    let header = headers
+        .get(signature::HEADER)
+        .map(|value| value.to_str().unwrap_or("").to_owned());
+    // Hashing, parsing and storing a body of up to 4 MiB is blocking work.
+    let worker = Arc::clone(&state);
+    let outcome = tokio::task::spawn_blocking(move || {
+        take_in(&worker, &app_id, &secret, header.as_deref(), &body)
+    })
+    .await
+    .map_err(|e| ApiError::internal("taking in a webhook", e))?;
+    match outcome {
+        Ok(()) => Ok("EVENT_RECEIVED"),
+        Err(TakeInError::Signature(error)) => Err(match error {
+            SignatureError::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "signature_missing",
+                error.to_string(),
+            ),
+            SignatureError::Malformed | SignatureError::Mismatch => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "signature_invalid",
+                error.to_string(),
+            ),
+        }),
+        Err(TakeInError::Store(error)) => {
+            Err(ApiError::internal("committing webhook events", error))
+        }
+    }
+}
+
+enum TakeInError {
+    Signature(SignatureError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for TakeInError {
+    fn from(error: StoreError) -> Self {
+        TakeInError::Store(error)
+    }
+}
+
+/// Verifies, normalises, routes and commits one webhook body (blocking).
+fn take_in(
+    state: &AppState,
+    app_id: &str,
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), TakeInError> {
+    if let Err(error) = signature::verify(secret, body, header) {
+        tracing::warn!(%app_id, %error, bytes = body.len(), "webhook refused");
+        return Err(TakeInError::Signature(error));
+    }
+    let normalized = match normalize::normalize(body) {
+        Ok(normalized) => normalized,
+        Err(error) => {
+            tracing::warn!(%app_id, %error, "signed webhook could not be read; quarantined");
+            state
+                .store
+                .quarantine(app_id, &format!("unreadable: {error}"), body)?;
+            return Ok(());
+        }
+    };
+    for ignored in &normalized.ignored {
+        tracing::info!(%app_id, object = %ignored.object, what = %ignored.what, "webhook content not handled");
+    }
+    let (events, unknown) = route(state, app_id, normalized.events)?;
+    if !unknown.is_empty() {
+        let names: Vec<_> = unknown.into_iter().collect();
+        tracing::warn!(%app_id, channels = ?names, "webhook for unknown channels; quarantined");
+        state.store.quarantine(
+            app_id,
+            &format!("unknown channels: {}", names.join(", ")),
+            body,
+        )?;
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    let received = events.len();
+    let appended = state.store.append(events)?;
+    tracing::debug!(%app_id, received, stored = appended.entries.len(), duplicates = appended.duplicates, "webhook committed");
+    Ok(())
+}
+
+/// Routes each incoming event to its channel's tenant. A channel is known only if it was
+/// connected *through this app*: another app's secret must not write into it.
+fn route(
+    state: &AppState,
+    app_id: &str,
+    incoming: Vec<Incoming>,
+) -> Result<(Vec<NewEvent>, BTreeSet<String>), StoreError> {
+    let mut unknown = BTreeSet::new();
+    let mut events = Vec::with_capacity(incoming.len());
+    for event in incoming {
+        let Some(channel) = state
+            .intake
+            .channel(&*state.store, &event.channel)?
+            .filter(|c| c.app_id == app_id)
+        else {
+            unknown.insert(format!(
+                "{}:{}",
+                event.channel.kind, event.channel.external_id
+            ));
+            continue;
+        };
+        events.push(NewEvent {
+            id: EventId::new(event.dedupe_key),
+            tenant: channel.tenant.clone(),
+            channel: channel.id.clone(),
+            contact: Some(ContactRef {
+                external_id: event.contact_external_id,
+                name: event.contact_name,
+            }),
+            occurred_at: event.occurred_at,
+            body: event.body,
+            media: event
+                .media
+                .into_iter()
+                .map(|media| {
+                    let (source_kind, source) = match media.source {
+                        MediaSource::WhatsAppMediaId(id) => ("whatsapp_media_id", id),
+                        MediaSource::Url(url) => ("url", url),
+                    };
+                    MediaRecord {
+                        id: media.media_id,
+                        source_kind,
+                        source,
+                    }
+                })
+                .collect(),
+        });
+    }
+    Ok((events, unknown))
+}
+
+/// What every webhook looks up, kept for a short while: the opened app secret and the
+/// channel routing. Only hits are kept, so a newly connected channel works at once; a
+/// changed app secret takes effect within [`IntakeCache::TTL`].
+#[derive(Debug, Default)]
+pub struct IntakeCache {
+    apps: Mutex<HashMap<String, (Instant, Arc<[u8]>)>>,
+    channels: Mutex<HashMap<ChannelKey, (Instant, Channel)>>,
+}
+
+impl IntakeCache {
+    pub const TTL: Duration = Duration::from_secs(30);
+
+    fn app_secret(&self, app_id: &str) -> Option<Arc<[u8]>> {
+        let apps = self.apps.lock().ok()?;
+        let (at, secret) = apps.get(app_id)?;
+        (at.elapsed() < Self::TTL).then(|| Arc::clone(secret))
+    }
+
+    fn remember_app(&self, app_id: &str, secret: Arc<[u8]>) {
+        if let Ok(mut apps) = self.apps.lock() {
+            apps.insert(app_id.to_owned(), (Instant::now(), secret));
+        }
+    }
+
+    fn channel(
+        &self,
+        store: &dyn Storage,
+        key: &ChannelKey,
+    ) -> Result<Option<Channel>, StoreError> {
+        if let Ok(channels) = self.channels.lock()
+            && let Some((at, channel)) = channels.get(key)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(Some(channel.clone()));
+        }
+        let found = store.channel_by_external_id(key.kind, &key.external_id)?;
+        if let (Some(channel), Ok(mut channels)) = (&found, self.channels.lock()) {
+            channels.insert(key.clone(), (Instant::now(), channel.clone()));
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,774 @@
+//! The relay end to end: the real `ventana-relay` binary on port 0 with a temp data dir,
+//! set up through its admin CLI, fed signed webhooks of all three platforms over HTTP,
+//! followed by real websocket clients, and killed (SIGKILL) to prove that what it
+//! acknowledged survives.
+
+// A test fails by panicking; the workspace lints against panics apply to product code.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use ventana_metasim::signing::signature_header;
+
+const APP_ID: &str = "1234567890";
+const APP_SECRET: &str = "fake_app_secret_0123456789abcdef";
+const VERIFY_TOKEN: &str = "let-meta-in";
+const PAGE_ID: &str = "100000000000001";
+const IG_ID: &str = "17840000000000001";
+const PHONE_NUMBER_ID: &str = "200000000000111";
+const PASSWORD: &str = "correct horse battery";
+
+const FIXTURES: &[&str] = &[
+    "messenger_inbound_batch.json",
+    "messenger_events_batch.json",
+    "instagram_inbound_batch.json",
+    "instagram_reaction_seen_deleted.json",
+    "whatsapp_inbound_text_and_image.json",
+    "whatsapp_inbound_interactive_reaction_location.json",
+    "whatsapp_statuses_sent_read_failed.json",
+    "whatsapp_user_preferences_stop.json",
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/meta")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Runs an admin CLI command against `data_dir`, with `stdin` as its standard input.
+fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ventana-relay"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("VENTANA_RELAY_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the relay binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn cli_ok(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    let output = cli(data_dir, args, stdin);
+    assert!(
+        output.status.success(),
+        "`{}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Two tenants: acme with one channel per platform and an admin; globex with an agent.
+fn set_up(data_dir: &Path) {
+    cli_ok(data_dir, &["tenant", "add", "acme"], "");
+    cli_ok(data_dir, &["tenant", "add", "globex"], "");
+    cli_ok(
+        data_dir,
+        &[
+            "meta-app",
+            "add",
+            "--app-id",
+            APP_ID,
+            "--app-secret-stdin",
+            "--verify-token",
+            VERIFY_TOKEN,
+        ],
+        &format!("{APP_SECRET}\n"),
+    );
+    for (kind, id) in [
+        ("messenger", PAGE_ID),
+        ("instagram", IG_ID),
+        ("whatsapp", PHONE_NUMBER_ID),
+    ] {
+        cli_ok(
+            data_dir,
+            &[
+                "channel",
+                "add",
+                "--tenant",
+                "acme",
+                "--kind",
+                kind,
+                "--external-id",
+                id,
+                "--app-id",
+                APP_ID,
+            ],
+            "",
+        );
+    }
+    for (tenant, email, role) in [
+        ("acme", "ana@acme.test", "admin"),
+        ("globex", "gus@globex.test", "agent"),
+    ] {
+        cli_ok(
+            data_dir,
+            &[
+                "agent",
+                "add",
+                "--tenant",
+                tenant,
+                "--email",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+    }
+}
+
+/// A running relay process.
+struct RelayProcess {
+    child: Child,
+    base: String,
+}
+
+impl RelayProcess {
+    fn start(data_dir: &Path) -> RelayProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ventana-relay"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("VENTANA_RELAY_KEY")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the relay binary starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the relay says where it listens before exiting")
+                .unwrap();
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the relay never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        RelayProcess {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// SIGKILL: no clean shutdown, no flushing, nothing.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn post_webhook(base: &str, body: &[u8], signature: Option<String>) -> u16 {
+    let mut request = http()
+        .post(format!("{base}/webhooks/meta/{APP_ID}"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("X-Hub-Signature-256", signature);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn post_signed(base: &str, body: &[u8]) -> u16 {
+    post_webhook(
+        base,
+        body,
+        Some(signature_header(APP_SECRET.as_bytes(), body)),
+    )
+    .await
+}
+
+async fn login(base: &str, email: &str) -> Value {
+    let response = http()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login as {email}");
+    response.json().await.unwrap()
+}
+
+async fn get_json(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let response = http()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn head(base: &str, token: &str) -> u64 {
+    let (status, page) = get_json(base, "/v1/events?limit=1", token).await;
+    assert_eq!(status, 200);
+    page["head"].as_u64().unwrap()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect_stream(base: &str, token: &str, after: u64) -> Socket {
+    let url = format!("{}/v1/stream?after={after}", base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the stream opens");
+    socket
+}
+
+/// The next JSON frame other than a heartbeat.
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame within 20 s")
+            .expect("the stream is open")
+            .expect("a valid frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] != "heartbeat" {
+                return frame;
+            }
+        }
+    }
+}
+
+/// Reads event frames until `until` (inclusive), skipping the `live` marker.
+async fn events_until(socket: &mut Socket, until: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut last = 0;
+    while last < until {
+        let frame = next_frame(socket).await;
+        if frame["type"] == "live" {
+            continue;
+        }
+        assert_eq!(frame["type"], "event", "unexpected frame {frame}");
+        last = frame["seq"].as_u64().unwrap();
+        events.push(frame);
+    }
+    events
+}
+
+fn assert_consecutive(events: &[Value], from: u64) {
+    for (i, frame) in events.iter().enumerate() {
+        assert_eq!(
+            frame["seq"].as_u64(),
+            Some(from + i as u64),
+            "gap or duplicate at {frame}"
+        );
+    }
+}
+
+/// A Messenger text webhook with a unique mid, Unicode-escaped like Meta's.
+fn messenger_text(mid: &str, text: &str) -> Vec<u8> {
+    let escaped: String = text
+        .encode_utf16()
+        .map(|unit| {
+            if unit < 0x80 {
+                (unit as u8 as char).to_string()
+            } else {
+                format!("\\u{unit:04x}")
+            }
+        })
+        .collect();
+    format!(
+        r#"{{"object":"page","entry":[{{"id":"{PAGE_ID}","time":1790000000000,"messaging":[{{"sender":{{"id":"7000000000000002"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":1790000000000,"message":{{"mid":"{mid}","text":"{escaped}"}}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay");
+    (dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_of_every_platform_reach_a_live_client_in_order_and_once() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let base = relay.base.clone();
+    let session = login(&base, "ana@acme.test").await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(session["tenant"]["name"], "acme");
+    assert_eq!(session["agent"]["role"], "admin");
+
+    let mut socket = connect_stream(&base, &token, 0).await;
+    assert_eq!(
+        next_frame(&mut socket).await,
+        json!({"type": "live", "head": 0})
+    );
+
+    for name in FIXTURES {
+        assert_eq!(post_signed(&base, &fixture(name)).await, 200, "{name}");
+    }
+    let committed = head(&base, &token).await;
+    assert!(
+        committed >= FIXTURES.len() as u64,
+        "only {committed} events from {} bodies",
+        FIXTURES.len()
+    );
+    let events = events_until(&mut socket, committed).await;
+    assert_consecutive(&events, 1);
+    let types: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|f| f["event"]["type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "message_received",
+        "message_status",
+        "reaction",
+        "message_unsent",
+        "contact_opted_out",
+    ] {
+        assert!(types.contains(expected), "no {expected} among {types:?}");
+    }
+    for frame in &events {
+        assert_eq!(frame["event"]["tenant"], session["tenant"]["id"]);
+    }
+
+    // Redeliveries (Meta retries, or several apps subscribed) are stored once.
+    for name in FIXTURES {
+        assert_eq!(
+            post_signed(&base, &fixture(name)).await,
+            200,
+            "redelivered {name}"
+        );
+    }
+    assert_eq!(
+        head(&base, &token).await,
+        committed,
+        "a redelivery was stored twice"
+    );
+
+    // A new message after the replay arrives live, with the next sequence number.
+    assert_eq!(
+        post_signed(&base, &messenger_text("m_live_1", "¿Hay alguien? 🙋")).await,
+        200
+    );
+    let live = next_frame(&mut socket).await;
+    assert_eq!(live["seq"].as_u64(), Some(committed + 1));
+    assert_eq!(live["event"]["content"]["body"], "¿Hay alguien? 🙋");
+
+    // The admin CLI prints the same log as JSON lines with `seq` and `type`.
+    let printed = cli_ok(&dir, &["log", "--tenant", "acme"], "");
+    let lines: Vec<Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, committed + 1);
+    assert_eq!(lines[0]["seq"], 1);
+    assert!(lines.iter().all(|l| l["type"].is_string()));
+    let after = cli_ok(
+        &dir,
+        &["log", "--tenant", "acme", "--after", &committed.to_string()],
+        "",
+    );
+    assert_eq!(after.lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_a_kill_and_resume_exactly_once() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let token = login(&relay.base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut socket = connect_stream(&relay.base, &token, 0).await;
+    assert_eq!(next_frame(&mut socket).await["type"], "live");
+
+    // Acknowledge 30 messages; the client reads only some before the relay dies.
+    let mut acknowledged = Vec::new();
+    for i in 0..30 {
+        let mid = format!("m_crash_{i}");
+        assert_eq!(
+            post_signed(&relay.base, &messenger_text(&mid, &format!("mensaje {i}"))).await,
+            200
+        );
+        acknowledged.push(mid);
+    }
+    let seen_before = events_until(&mut socket, 10).await;
+    relay.kill();
+
+    let relay = RelayProcess::start(&dir);
+    let token = login(&relay.base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let last_seen = seen_before.last().unwrap()["seq"].as_u64().unwrap();
+    let mut socket = connect_stream(&relay.base, &token, last_seen).await;
+    let seen_after = events_until(&mut socket, 30).await;
+    assert_eq!(
+        next_frame(&mut socket).await,
+        json!({"type": "live", "head": 30})
+    );
+
+    let all: Vec<Value> = seen_before.into_iter().chain(seen_after).collect();
+    assert_consecutive(&all, 1);
+    let mids: Vec<&str> = all
+        .iter()
+        .map(|f| f["event"]["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mids,
+        acknowledged.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_gets_its_answer_and_changes_nothing() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let base = relay.base.clone();
+    let token = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = messenger_text("m_bad_1", "hola");
+
+    // The verify handshake.
+    let verify = |token: &str, app: &str| {
+        http().get(format!(
+            "{base}/webhooks/meta/{app}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+        ))
+    };
+    let ok = verify(VERIFY_TOKEN, APP_ID).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(verify("wrong", APP_ID).send().await.unwrap().status(), 403);
+    assert_eq!(
+        verify(VERIFY_TOKEN, "999").send().await.unwrap().status(),
+        403
+    );
+    assert_eq!(verify("", APP_ID).send().await.unwrap().status(), 403);
+
+    // Unsigned, mis-signed, signed with another secret, unknown app, too large.
+    assert_eq!(post_webhook(&base, &body, None).await, 401);
+    assert_eq!(
+        post_webhook(&base, &body, Some("sha256=00".into())).await,
+        403
+    );
+    assert_eq!(
+        post_webhook(
+            &base,
+            &body,
+            Some(signature_header(b"not the secret", &body))
+        )
+        .await,
+        403
+    );
+    let unknown_app = http()
+        .post(format!("{base}/webhooks/meta/999"))
+        .header(
+            "X-Hub-Signature-256",
+            signature_header(APP_SECRET.as_bytes(), &body),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_app.status(), 404);
+    let huge = vec![b' '; 4 * 1024 * 1024 + 1];
+    assert_eq!(post_signed(&base, &huge).await, 413);
+
+    // Signed but unusable: quarantined, answered 200 so Meta doesn't retry for days.
+    assert_eq!(post_signed(&base, b"{not json").await, 200);
+    assert_eq!(
+        post_signed(&base, br#"{"object":"page","entry":"no"}"#).await,
+        200
+    );
+    let stranger = String::from_utf8(messenger_text("m_bad_2", "hi"))
+        .unwrap()
+        .replace(PAGE_ID, "555");
+    assert_eq!(post_signed(&base, stranger.as_bytes()).await, 200);
+
+    assert_eq!(
+        head(&base, &token).await,
+        0,
+        "a bad request changed the log"
+    );
+    let mut socket = connect_stream(&base, &token, 0).await;
+    assert_eq!(
+        next_frame(&mut socket).await,
+        json!({"type": "live", "head": 0})
+    );
+
+    // A large body (near Meta's 3 MB) is accepted whole: the limit must not truncate.
+    let big_text = "á".repeat(500_000); // 3 MB once escaped as \u00e1
+    let big = messenger_text("m_big", &big_text);
+    assert!(big.len() > 3_000_000 && big.len() < 4 * 1024 * 1024);
+    assert_eq!(post_signed(&base, &big).await, 200);
+    let frame = next_frame(&mut socket).await;
+    assert_eq!(
+        frame["event"]["content"]["body"]
+            .as_str()
+            .map(|s| s.chars().count()),
+        Some(500_000)
+    );
+
+    // The API's own bad requests.
+    let no_token = http().get(format!("{base}/v1/me")).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let body: Value = no_token.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    assert_eq!(get_json(&base, "/v1/me", "garbage").await.0, 401);
+    let wrong_password = http()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": "ana@acme.test", "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_password.status(), 401);
+    let unknown_user = http()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": "nobody@acme.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_user.status(), 401);
+    let stream_without_token =
+        tokio_tungstenite::connect_async(format!("{}/v1/stream", base.replacen("http", "ws", 1)))
+            .await;
+    assert!(
+        stream_without_token.is_err(),
+        "the stream opened without a token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_never_sees_another_tenants_data() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let base = relay.base.clone();
+    let acme = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let globex = login(&base, "gus@globex.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in FIXTURES {
+        assert_eq!(post_signed(&base, &fixture(name)).await, 200);
+    }
+    let (_, page) = get_json(&base, "/v1/events", &acme).await;
+    let conversation = page["entries"][0]["event"]["conversation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, found) =
+        get_json(&base, &format!("/v1/conversations/{conversation}"), &acme).await;
+    assert_eq!(status, 200);
+    assert_eq!(found["id"], conversation.as_str());
+    let (status, body) =
+        get_json(&base, &format!("/v1/conversations/{conversation}"), &globex).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    let (_, page) = get_json(&base, "/v1/events", &globex).await;
+    assert_eq!(page["head"], 0);
+    assert_eq!(page["entries"], json!([]));
+    let mut socket = connect_stream(&base, &globex, 0).await;
+    assert_eq!(
+        next_frame(&mut socket).await,
+        json!({"type": "live", "head": 0})
+    );
+    // Live traffic for acme does not reach globex's stream either.
+    assert_eq!(
+        post_signed(&base, &messenger_text("m_private", "only for acme")).await,
+        200
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(500), socket.next()).await;
+    assert!(quiet.is_err(), "globex received {quiet:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_refresh_rotate_and_end() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let base = relay.base.clone();
+    let first = login(&base, "ana@acme.test").await;
+    let refresh = |token: &str| {
+        http()
+            .post(format!("{base}/v1/auth/refresh"))
+            .json(&json!({"refresh_token": token}))
+            .send()
+    };
+    let second: Value = refresh(first["refresh_token"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_access = second["access_token"].as_str().unwrap();
+    assert_ne!(new_access, first["access_token"].as_str().unwrap());
+    assert_eq!(get_json(&base, "/v1/me", new_access).await.0, 200);
+    // The old pair stopped working.
+    assert_eq!(
+        get_json(&base, "/v1/me", first["access_token"].as_str().unwrap())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        refresh(first["refresh_token"].as_str().unwrap())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let logout = http()
+        .post(format!("{base}/v1/auth/logout"))
+        .bearer_auth(new_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(get_json(&base, "/v1/me", new_access).await.0, 401);
+    assert_eq!(
+        refresh(second["refresh_token"].as_str().unwrap())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_and_secrets_are_sealed_at_rest() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let spec: Value = http()
+        .get(format!("{}/openapi.json", relay.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/stream",
+        "/v1/events",
+        "/webhooks/meta/{app_id}",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    drop(relay);
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("relay.db")
+        {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for secret in [APP_SECRET, VERIFY_TOKEN, PASSWORD] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret:?} is stored in plain text"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("relay.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Secrets are taken only from standard input.
+    let in_args = cli(
+        &dir,
+        &[
+            "meta-app",
+            "add",
+            "--app-id",
+            "42",
+            "--app-secret",
+            "s3cret",
+        ],
+        "",
+    );
+    assert!(!in_args.status.success());
+    let empty = cli(
+        &dir,
+        &["meta-app", "add", "--app-id", "42", "--app-secret-stdin"],
+        "",
+    );
+    assert!(!empty.status.success());
+    let short = cli(
+        &dir,
+        &[
+            "agent",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "x@acme.test",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least"));
+}
