@@ -279,9 +279,12 @@ fn route(
 /// changed app secret takes effect within [`IntakeCache::TTL`].
 #[derive(Debug, Default)]
 pub struct IntakeCache {
-    apps: Mutex<HashMap<String, (Instant, Arc<[u8]>)>>,
-    channels: Mutex<HashMap<ChannelKey, (Instant, Channel)>>,
+    apps: Mutex<HashMap<String, Cached<Arc<[u8]>>>>,
+    channels: Mutex<HashMap<ChannelKey, Cached<Channel>>>,
 }
+
+/// A value and when it was fetched.
+type Cached<T> = (Instant, T);
 
 impl IntakeCache {
     pub const TTL: Duration = Duration::from_secs(30);
