@@ -227,6 +227,54 @@ async fn catch_up(
     }
 }
 
+/// Most live entries written to a client before one flush.
+const BURST: usize = 256;
+
+/// Writes `first` and every live entry already waiting behind it, then flushes once: a
+/// commit of many events reaches each client in one write, not one write per event.
+/// Returns the last sequence sent.
+async fn forward_live(
+    socket: &mut WebSocket,
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    first: Arc<LiveEntry>,
+    live: &mut broadcast::Receiver<Arc<LiveEntry>>,
+) -> Result<u64, Ended> {
+    let mut sent = first.entry.seq;
+    let mut batch = vec![first.frame()?];
+    let mut fell_behind = false;
+    while batch.len() < BURST {
+        match live.try_recv() {
+            Ok(next) if next.entry.seq <= sent => {}
+            Ok(next) if next.entry.seq == sent + 1 => {
+                batch.push(next.frame()?);
+                sent = next.entry.seq;
+            }
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                fell_behind = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let write = async {
+        for text in batch {
+            socket.feed(Message::Text(text)).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(state.settings.send_timeout, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(Ended::ClientLeft),
+        Err(_) => return Err(Ended::TooSlow),
+    }
+    if fell_behind {
+        // A gap, or we fell behind the live buffer: the log has everything.
+        return catch_up(socket, state, tenant, sent).await;
+    }
+    Ok(sent)
+}
+
 async fn pump(
     socket: &mut WebSocket,
     state: &Arc<AppState>,
@@ -248,10 +296,7 @@ async fn pump(
             received = live.recv() => {
                 let result = match received {
                     Ok(live) if live.entry.seq <= sent => Ok(sent),
-                    Ok(live) if live.entry.seq == sent + 1 => match live.frame() {
-                        Ok(text) => send_text(socket, state, text).await.map(|()| live.entry.seq),
-                        Err(ended) => Err(ended),
-                    },
+                    Ok(first) if first.entry.seq == sent + 1 => forward_live(socket, state, tenant, first, live).await,
                     // A gap, or we fell behind the live buffer: the log has everything.
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         catch_up(socket, state, tenant, sent).await

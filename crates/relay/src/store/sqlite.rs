@@ -6,6 +6,9 @@
 //! then answers each caller and publishes the new log entries, in sequence order. Readers
 //! use their own connections; WAL lets them read while the writer writes.
 //! `synchronous=FULL`: an acknowledged event survives a power cut, not just a crash.
+//! The writer never checkpoints the WAL itself (a checkpoint copies pages and fsyncs the
+//! database file, a stall of tens of milliseconds in the middle of a commit); a separate
+//! checkpointer thread does it in the background every second, and once more on close.
 
 use super::migrate::{Migration, migrate};
 use super::*;
@@ -41,11 +44,15 @@ struct WriterState {
 }
 type Completion = Box<dyn FnOnce(bool) + Send>;
 
+/// How often the background checkpointer folds the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     listener: Arc<ListenerSlot>,
 }
@@ -104,6 +111,15 @@ impl SqliteStore {
     pub fn open(path: &Path, listener: Option<CommitListener>) -> Result<Self, StoreError> {
         let mut connection = open_connection(path)?;
         migrate(&mut connection, MIGRATIONS)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = open_connection(path)?;
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        let checkpointer = thread::Builder::new()
+            .name("store-checkpointer".into())
+            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cannot start the checkpointer thread: {e}"))
+            })?;
         let listener = Arc::new(ListenerSlot(listener));
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer = thread::Builder::new()
@@ -114,6 +130,7 @@ impl SqliteStore {
             path: path.to_owned(),
             jobs: Mutex::new(Some(jobs)),
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
             readers: Mutex::new(Vec::new()),
             listener,
         })
@@ -191,12 +208,35 @@ impl SqliteStore {
         if let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = writer.join();
         }
+        if let Some((stop, checkpointer)) = self.checkpointer.lock().ok().and_then(|mut c| c.take())
+        {
+            drop(stop);
+            let _ = checkpointer.join();
+        }
     }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] (PASSIVE: never waits for the writer
+/// or readers), and truncates it when the store closes.
+fn checkpoint_loop(connection: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                return;
+            }
+        }
     }
 }
 
