@@ -32,6 +32,7 @@ const PAGE: &str = "100000000000001";
 const EVENTS_PER_BODY: usize = 10;
 const BODIES: usize = 6_000;
 const IN_FLIGHT: usize = 64;
+/// Websocket clients in the latency run (`VENTANA_BENCH_CLIENTS` overrides, for diagnosis).
 const CLIENTS: usize = 100;
 const LATENCY_EVENTS: usize = 5_000;
 
@@ -183,8 +184,12 @@ fn main() {
         let token = login["access_token"].as_str().unwrap().to_owned();
         let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let client_count = std::env::var("VENTANA_BENCH_CLIENTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(CLIENTS);
         let mut clients = Vec::new();
-        for _ in 0..CLIENTS {
+        for _ in 0..client_count {
             let url = format!("{}/v1/stream?after={head}", base.replacen("http", "ws", 1));
             let mut request = url.into_client_request().unwrap();
             request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
@@ -242,7 +247,7 @@ fn main() {
         }
         let mut all = latencies.lock().unwrap().clone();
         all.sort();
-        println!("latency, POST start -> event at a websocket client ({CLIENTS} clients, 1000 events/s, {} deliveries)", all.len());
+        println!("latency, POST start -> event at a websocket client ({client_count} clients, 1000 events/s, {} deliveries)", all.len());
         for (name, p) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)] {
             println!("  {name}: {:>8.2} ms", percentile(&all, p).as_secs_f64() * 1000.0);
         }

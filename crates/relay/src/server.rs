@@ -9,6 +9,7 @@ use crate::stream::{self, Hub};
 use crate::webhook::intake;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use axum::routing::get;
 use std::future::Future;
 use std::path::Path;
@@ -116,6 +117,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = relay.router();
+    // Small writes (stream frames, webhook answers) must leave at once: with Nagle's
+    // algorithm on, a frame can wait ~40 ms for the peer's delayed ACK.
+    let listener = listener.tap_io(|connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
