@@ -99,6 +99,15 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A unique-constraint failure as `Conflict` (naming what exists), anything else as is.
+fn conflict_or(error: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Conflict(what())
+    } else {
+        error.into()
+    }
+}
+
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -509,13 +518,7 @@ impl Storage for SqliteStore {
                     "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
                     params![row.id.as_str(), row.name, now_text()],
                 )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict(format!("tenant {:?}", row.name))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| conflict_or(e, || format!("tenant {:?}", row.name)))?;
             Ok(())
         })?;
         Ok(tenant)
@@ -548,13 +551,7 @@ impl Storage for SqliteStore {
                         now_text()
                     ],
                 )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict(format!("Meta app {}", app.app_id))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| conflict_or(e, || format!("Meta app {}", app.app_id)))?;
             Ok(())
         })
     }
@@ -614,13 +611,7 @@ impl Storage for SqliteStore {
                         now_text()
                     ],
                 )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict(format!("{} channel {}", row.kind, row.external_id))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| conflict_or(e, || format!("{} channel {}", row.kind, row.external_id)))?;
             Ok(())
         })?;
         Ok(channel)
@@ -677,13 +668,7 @@ impl Storage for SqliteStore {
                         now_text()
                     ],
                 )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict(format!("agent {} in this tenant", row.email))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| conflict_or(e, || format!("agent {} in this tenant", row.email)))?;
             Ok(())
         })?;
         Ok(added)

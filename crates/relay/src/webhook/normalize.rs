@@ -377,6 +377,25 @@ mod messaging {
     }
 
     impl Sides {
+        /// Who is who, given the event's `sender.id` and `recipient.id`.
+        fn new(sender: String, recipient: String, business_sent: bool) -> Self {
+            if business_sent {
+                Sides {
+                    business: sender,
+                    contact: recipient,
+                    business_sent,
+                }
+            } else {
+                Sides {
+                    business: recipient,
+                    contact: sender,
+                    business_sent,
+                }
+            }
+        }
+    }
+
+    impl Sides {
         /// The `sender.id` of the event.
         fn sender(&self) -> &str {
             if self.business_sent {
@@ -407,19 +426,8 @@ mod messaging {
         fn sides(&self) -> Parsed<Sides> {
             let sender = self.sender()?;
             let recipient = self.recipient()?;
-            Ok(if sender == self.entry.id && recipient != self.entry.id {
-                Sides {
-                    business: sender,
-                    contact: recipient,
-                    business_sent: true,
-                }
-            } else {
-                Sides {
-                    business: recipient,
-                    contact: sender,
-                    business_sent: false,
-                }
-            })
+            let business_sent = sender == self.entry.id && recipient != self.entry.id;
+            Ok(Sides::new(sender, recipient, business_sent))
         }
 
         /// The event's own timestamp (ms), else `entry.time`.
@@ -476,19 +484,7 @@ mod messaging {
             let is_echo = flag(message, "is_echo");
             let sender = self.sender()?;
             let recipient = self.recipient()?;
-            let sides = if is_echo {
-                Sides {
-                    business: sender,
-                    contact: recipient,
-                    business_sent: true,
-                }
-            } else {
-                Sides {
-                    business: recipient,
-                    contact: sender,
-                    business_sent: false,
-                }
-            };
+            let sides = Sides::new(sender, recipient, is_echo);
             let occurred_at = self.occurred_at()?;
 
             if flag(message, "is_deleted") {
