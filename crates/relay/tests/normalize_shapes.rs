@@ -225,7 +225,7 @@ fn media_kinds_and_unshowable_attachments() {
 }
 
 #[test]
-fn quick_replies_keep_the_text_and_a_bare_payload_becomes_an_interactive_reply() {
+fn a_quick_reply_keeps_both_its_text_and_its_payload() {
     let with_text = page(json!([from_customer(
         1,
         (
@@ -236,8 +236,10 @@ fn quick_replies_keep_the_text_and_a_bare_payload_becomes_an_interactive_reply()
     )]));
     assert_eq!(
         received(&only(run(&with_text))).content,
-        MessageContent::Text {
-            body: "Yes please".into()
+        MessageContent::InteractiveReply {
+            id: "YES".into(),
+            title: "Yes please".into(),
+            description: None
         }
     );
     let bare = page(json!([from_customer(

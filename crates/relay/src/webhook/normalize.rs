@@ -33,9 +33,9 @@
 //! - **Stickers during Messenger's transition**: when a message carries a `sticker`
 //!   attachment, its `image` attachments are the legacy copy of the same sticker and are
 //!   dropped; an `image` with a `sticker_id` (the legacy form) is a sticker too.
-//! - **Quick replies**: a text message that answers a quick reply keeps its text as the
-//!   content (what the customer saw and tapped; the desktop searches text). Only a quick
-//!   reply without text becomes `InteractiveReply { id: payload, title: payload }`.
+//! - **Quick replies**: a tap on a quick reply is an `InteractiveReply` whose `id` is the
+//!   payload and whose `title` is the text the customer saw and tapped (the payload again
+//!   when Meta sends no text), like a WhatsApp button reply: neither is lost.
 //! - **Which side is the business** on Messenger/IG: for a `message`, `is_echo` decides
 //!   (echo: the sender is the business). For every other event, the side whose id equals
 //!   `entry.id` is the business, else the recipient; so a reaction the business itself
@@ -555,13 +555,23 @@ mod messaging {
             }
             let mut parts = Vec::new();
             let text = message.get("text").and_then(Value::as_str);
-            if let Some(text) = text {
-                parts.push(
+            let quick_reply = str_at(message, &["quick_reply", "payload"]);
+            match (text, quick_reply) {
+                (text, Some(payload)) => parts.push(
+                    MessageContent::InteractiveReply {
+                        id: payload.to_owned(),
+                        title: text.unwrap_or(payload).to_owned(),
+                        description: None,
+                    }
+                    .into(),
+                ),
+                (Some(text), None) => parts.push(
                     MessageContent::Text {
                         body: text.to_owned(),
                     }
                     .into(),
-                );
+                ),
+                (None, None) => {}
             }
             match message.get("attachments") {
                 None | Some(Value::Null) => {}
@@ -582,18 +592,6 @@ mod messaging {
                 Some(_) => {
                     parts.push(unsupported("attachments in a shape Ventana can't read").into())
                 }
-            }
-            if text.is_none()
-                && let Some(payload) = str_at(message, &["quick_reply", "payload"])
-            {
-                parts.push(
-                    MessageContent::InteractiveReply {
-                        id: payload.to_owned(),
-                        title: payload.to_owned(),
-                        description: None,
-                    }
-                    .into(),
-                );
             }
             if parts.is_empty() {
                 parts.push(
