@@ -126,6 +126,33 @@ pub fn add_agent(
     })?)
 }
 
+/// Writes each item as one JSON line.
+pub fn print_lines<T: serde::Serialize>(
+    items: &[T],
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    for item in items {
+        serde_json::to_writer(&mut *out, item)
+            .map_err(|e| AdminError::Output(std::io::Error::other(e)))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+pub fn tenants(state: &AppState) -> Result<Vec<Tenant>, AdminError> {
+    Ok(state.store.tenants()?)
+}
+
+pub fn channels(state: &AppState, tenant_id_or_name: &str) -> Result<Vec<Channel>, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    Ok(state.store.channels_of(&tenant.id)?)
+}
+
+pub fn agents(state: &AppState, tenant_id_or_name: &str) -> Result<Vec<Agent>, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    Ok(state.store.agents_of(&tenant.id)?)
+}
+
 /// Writes the tenant's log after `after` as JSON lines: the event's fields plus `seq`.
 pub fn print_log(
     state: &AppState,

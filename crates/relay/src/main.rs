@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Inspect signed webhooks the relay could not use.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Print a tenant's log as JSON lines.
     Log {
         /// The tenant's name or id.
@@ -77,6 +82,8 @@ enum Command {
 enum TenantCommand {
     /// Add a tenant and print its id.
     Add { name: String },
+    /// List the tenants as JSON lines.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +137,11 @@ enum ChannelCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List a tenant's channels as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,6 +163,20 @@ enum AgentCommand {
         /// Read the password from standard input (required: secrets never go in arguments).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// List a tenant's agents as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// List the most recent quarantined webhook bodies (why, when, how big) as JSON lines.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
 }
 
@@ -256,6 +282,30 @@ fn main() -> anyhow::Result<()> {
             };
             let agent = admin::add_agent(state, &tenant, &email, role, &password)?;
             writeln!(out, "{}", agent.id)?;
+        }
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => {
+            admin::print_lines(&admin::tenants(state)?, &mut out)?;
+        }
+        Command::Channel {
+            command: ChannelCommand::List { tenant },
+        } => {
+            admin::print_lines(&admin::channels(state, &tenant)?, &mut out)?;
+        }
+        Command::Agent {
+            command: AgentCommand::List { tenant },
+        } => {
+            admin::print_lines(&admin::agents(state, &tenant)?, &mut out)?;
+        }
+        Command::Quarantine {
+            command: QuarantineCommand::List { limit },
+        } => {
+            let quarantined = state
+                .store
+                .quarantined(limit)
+                .context("reading the quarantine")?;
+            admin::print_lines(&quarantined, &mut out)?;
         }
         Command::Log { tenant, after } => {
             admin::print_log(state, &tenant, after, &mut out)?;

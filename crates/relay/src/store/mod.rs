@@ -178,6 +178,16 @@ pub struct ConversationInfo {
     pub contact: ContactId,
 }
 
+/// A quarantined webhook body, as an operator lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    pub id: i64,
+    pub received_at: String,
+    pub app_id: String,
+    pub reason: String,
+    pub bytes: usize,
+}
+
 /// Called, in sequence order, with each group of entries right after it is committed.
 pub type CommitListener = Box<dyn Fn(&[LogEntry]) + Send + Sync>;
 
@@ -233,6 +243,12 @@ pub trait Storage: Send + Sync + 'static {
         tenant: &TenantId,
         id: &ConversationId,
     ) -> Result<Option<ConversationInfo>, StoreError>;
+
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    fn channels_of(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError>;
+    fn agents_of(&self, tenant: &TenantId) -> Result<Vec<Agent>, StoreError>;
+    /// The most recent quarantined bodies, newest first (without their bytes).
+    fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError>;
 
     /// Keeps a signed body the relay could not use, with the reason.
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError>;

@@ -858,6 +858,71 @@ impl Storage for SqliteStore {
         })
     }
 
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(|connection| {
+            let mut statement =
+                connection.prepare_cached("SELECT id, name FROM tenants ORDER BY name")?;
+            let rows = statement.query_map([], |row| {
+                Ok(Tenant {
+                    id: TenantId::new(row.get::<_, String>(0)?),
+                    name: row.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn channels_of(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, tenant_id, kind, external_id, app_id, display_name, human_agent_approved
+                 FROM channels WHERE tenant_id = ?1 ORDER BY kind, external_id",
+            )?;
+            let rows = statement.query_map([tenant.as_str()], channel_from_row)?;
+            let mut channels = Vec::new();
+            for row in rows {
+                let (mut channel, kind) = row?;
+                channel.kind = channel_kind(&kind)?;
+                channels.push(channel);
+            }
+            Ok(channels)
+        })
+    }
+
+    fn agents_of(&self, tenant: &TenantId) -> Result<Vec<Agent>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, tenant_id, email, role FROM agents WHERE tenant_id = ?1 ORDER BY email",
+            )?;
+            let rows = statement.query_map([tenant.as_str()], agent_from_row)?;
+            let mut agents = Vec::new();
+            for row in rows {
+                agents.push(agent(row?)?);
+            }
+            Ok(agents)
+        })
+    }
+
+    fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id, received_at, app_id, reason, length(body) FROM quarantine
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = statement.query_map([limit], |row| {
+                Ok(Quarantined {
+                    id: row.get(0)?,
+                    received_at: row.get(1)?,
+                    app_id: row.get(2)?,
+                    reason: row.get(3)?,
+                    bytes: usize::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError> {
         let (app_id, reason, body) = (app_id.to_owned(), reason.to_owned(), body.to_vec());
         self.write(move |connection| {
