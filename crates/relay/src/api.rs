@@ -165,25 +165,42 @@ fn invalid_credentials() -> ApiError {
         (status = 200, description = "Signed in", body = SessionResponse),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
         (status = 409, description = "The email exists in several tenants: say which (`tenant_required`)", body = ErrorBody),
+        (status = 429, description = "Five failed sign-ins for this email in 15 min (`too_many_attempts`)", body = ErrorBody),
     )
 )]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
+    let email = request.email.trim().to_lowercase();
+    if let Some(wait) = state.login.locked_for(&email) {
+        tracing::warn!("sign-in refused: too many failed attempts");
+        let minutes = wait.as_secs().div_ceil(60);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed sign-ins for this email; try again in {minutes} min"),
+        ));
+    }
     let store = Arc::clone(&state.store);
-    let email = request.email.clone();
-    let candidates = blocking("looking up the agent", move || {
-        store.agents_by_email(&email)
+    let lookup = email.clone();
+    let mut candidates = blocking("looking up the agent", move || {
+        store.agents_by_email(&lookup)
     })
     .await?;
-    let mut candidates = candidates;
     if let Some(wanted) = &request.tenant {
         let (store, wanted) = (Arc::clone(&state.store), wanted.clone());
         let tenant = blocking("looking up the tenant", move || store.find_tenant(&wanted)).await?;
         candidates.retain(|(agent, _)| tenant.as_ref().is_some_and(|t| t.id == agent.tenant));
     }
     let password = request.password;
+    // At most a few argon2id checks at once, whatever the number of sign-in requests.
+    let _permit = state
+        .login
+        .checks
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("waiting to check a password", e))?;
     let checked = tokio::task::spawn_blocking(move || match candidates.as_slice() {
         [] => {
             auth::verify_against_nothing(&password);
@@ -197,6 +214,7 @@ pub async fn login(
     let agent = match checked {
         Ok(Some(agent)) => agent,
         Ok(None) => {
+            state.login.failed(&email);
             tracing::info!("sign-in refused");
             return Err(invalid_credentials());
         }
@@ -208,6 +226,7 @@ pub async fn login(
             ));
         }
     };
+    state.login.succeeded(&email);
     let tokens =
         IssuedTokens::new(Utc::now()).map_err(|e| ApiError::internal("issuing tokens", e))?;
     let (store, who, stored) = (Arc::clone(&state.store), agent.clone(), tokens.stored());

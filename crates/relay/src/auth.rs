@@ -59,6 +59,56 @@ pub fn verify_against_nothing(password: &str) {
     let _ = verify_password(password, hash);
 }
 
+/// Guards sign-in: bounds how many password checks run at once (each argon2id check holds
+/// 19 MiB, so a flood of logins must not become a flood of memory) and locks an email out
+/// for a while after repeated failures (password guessing).
+#[derive(Debug)]
+pub struct LoginGuard {
+    pub checks: tokio::sync::Semaphore,
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+/// Failed sign-ins for one email within [`LOCKOUT`] before it is refused for a while.
+pub const MAX_FAILURES: u32 = 5;
+pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl Default for LoginGuard {
+    fn default() -> Self {
+        Self {
+            checks: tokio::sync::Semaphore::new(4),
+            failures: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl LoginGuard {
+    /// How long `email` must wait before trying again, if it is locked out.
+    pub fn locked_for(&self, email: &str) -> Option<std::time::Duration> {
+        let failures = self.failures.lock().ok()?;
+        let (count, since) = failures.get(email)?;
+        let elapsed = since.elapsed();
+        (*count >= MAX_FAILURES && elapsed < LOCKOUT).then(|| LOCKOUT - elapsed)
+    }
+
+    pub fn failed(&self, email: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            let entry = failures
+                .entry(email.to_owned())
+                .or_insert((0, std::time::Instant::now()));
+            if entry.1.elapsed() >= LOCKOUT {
+                *entry = (0, std::time::Instant::now());
+            }
+            entry.0 += 1;
+        }
+    }
+
+    pub fn succeeded(&self, email: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(email);
+        }
+    }
+}
+
 /// A new pair of tokens: what the client gets, and what the store keeps.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {

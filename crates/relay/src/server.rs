@@ -49,6 +49,7 @@ pub struct AppState {
     pub key: SealKey,
     pub hub: Arc<Hub>,
     pub intake: intake::IntakeCache,
+    pub login: crate::auth::LoginGuard,
     pub settings: Settings,
 }
 
@@ -92,6 +93,7 @@ impl Relay {
                 key,
                 hub,
                 intake: intake::IntakeCache::default(),
+                login: crate::auth::LoginGuard::default(),
                 settings,
             }),
         })

@@ -869,3 +869,35 @@ async fn metasim_traffic_of_every_platform_is_stored_once_and_streamed_in_order(
         .collect();
     assert!(platforms.len() > 3, "too few kinds of event: {platforms:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_that_email_out() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start(&dir);
+    let attempt = |email: &'static str, password: &'static str| {
+        http()
+            .post(format!("{}/v1/auth/login", relay.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("ana@acme.test", "guess guess guess")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    // Even the right password is refused now, with a reason and no password check.
+    let locked = attempt("ANA@acme.test", PASSWORD).await.unwrap();
+    assert_eq!(locked.status(), 429);
+    let body: Value = locked.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    // Other people are not affected.
+    assert_eq!(
+        attempt("gus@globex.test", PASSWORD).await.unwrap().status(),
+        200
+    );
+}
