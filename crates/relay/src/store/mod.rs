@@ -188,6 +188,17 @@ pub struct Quarantined {
     pub bytes: usize,
 }
 
+/// An append on its way to being committed.
+#[derive(Debug)]
+pub struct PendingAppend(pub tokio::sync::oneshot::Receiver<Result<Appended, StoreError>>);
+
+impl PendingAppend {
+    /// Waits for the commit (or the failure) of the append.
+    pub async fn committed(self) -> Result<Appended, StoreError> {
+        self.0.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
 /// Called, in sequence order, with each group of entries right after it is committed.
 pub type CommitListener = Box<dyn Fn(&[LogEntry]) + Send + Sync>;
 
@@ -229,6 +240,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Appends events to their tenants' logs in one transaction, skipping duplicates.
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
+    /// The same, for async callers: queues the events and returns at once; await the
+    /// result to know they are committed. Nothing blocks a thread meanwhile.
+    fn append_queued(&self, events: Vec<NewEvent>) -> Result<PendingAppend, StoreError>;
     /// Up to `limit` entries of `tenant`'s log with a sequence above `after`.
     fn read_log(
         &self,

@@ -161,6 +161,20 @@ impl SqliteStore {
         after_commit: impl FnOnce(&T) + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
+        self.queue(work, after_commit, move |outcome| {
+            let _ = reply.send(outcome);
+        })?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `work` for the writer's next group and returns at once; `reply` gets the
+    /// outcome once the group's fate is known.
+    fn queue<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+        after_commit: impl FnOnce(&T) + Send + 'static,
+        reply: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let job: Job = Box::new(move |connection, state| {
             let result = work(connection, state);
             let ok = result.is_ok();
@@ -173,7 +187,7 @@ impl SqliteStore {
                     Ok(_) => Err(StoreError::CommitFailed),
                     Err(error) => Err(error),
                 };
-                let _ = reply.send(outcome);
+                reply(outcome);
             });
             (ok, completion)
         });
@@ -184,10 +198,20 @@ impl SqliteStore {
                 .unwrap_or(false),
             Err(_) => false,
         };
-        if !sent {
-            return Err(StoreError::WriterGone);
+        if sent {
+            Ok(())
+        } else {
+            Err(StoreError::WriterGone)
         }
-        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    fn publisher(&self) -> impl FnOnce(&Appended) + Send + 'static {
+        let listener = Arc::clone(&self.listener);
+        move |appended: &Appended| {
+            if let (Some(listener), false) = (&listener.0, appended.entries.is_empty()) {
+                listener(&appended.entries);
+            }
+        }
     }
 
     /// Runs `work` on a reader connection.
@@ -786,15 +810,22 @@ impl Storage for SqliteStore {
     }
 
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
-        let listener = Arc::clone(&self.listener);
         self.write_then(
             move |connection, state| append_in(connection, state, events),
-            move |appended: &Appended| {
-                if let (Some(listener), false) = (&listener.0, appended.entries.is_empty()) {
-                    listener(&appended.entries);
-                }
-            },
+            self.publisher(),
         )
+    }
+
+    fn append_queued(&self, events: Vec<NewEvent>) -> Result<PendingAppend, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue(
+            move |connection, state| append_in(connection, state, events),
+            self.publisher(),
+            move |outcome| {
+                let _ = reply.send(outcome);
+            },
+        )?;
+        Ok(PendingAppend(answer))
     }
 
     fn read_log(

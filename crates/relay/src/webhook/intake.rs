@@ -141,7 +141,23 @@ pub async fn receive(
     let header = headers
         .get(signature::HEADER)
         .map(|value| value.to_str().unwrap_or("").to_owned());
-    // Hashing, parsing and storing a body of up to 4 MiB is blocking work.
+    // The usual case, a small body for channels already known: taken in on this task,
+    // waiting for the commit without holding a thread.
+    if body.len() <= FAST_PATH_MAX_BYTES {
+        match take_in_fast(&state, &app_id, &secret, header.as_deref(), &body) {
+            Fast::Refused(error) => return Err(refusal(error)),
+            Fast::Nothing => return Ok("EVENT_RECEIVED"),
+            Fast::Queued(pending) => {
+                return match pending.committed().await {
+                    Ok(_) => Ok("EVENT_RECEIVED"),
+                    Err(error) => Err(ApiError::internal("committing webhook events", error)),
+                };
+            }
+            Fast::Slow => {}
+        }
+    }
+    // Large bodies (hashing and parsing take milliseconds), unknown or uncached channels,
+    // and quarantines: blocking work, on the blocking pool.
     let worker = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         take_in(&worker, &app_id, &secret, header.as_deref(), &body)
@@ -150,21 +166,83 @@ pub async fn receive(
     .map_err(|e| ApiError::internal("taking in a webhook", e))?;
     match outcome {
         Ok(()) => Ok("EVENT_RECEIVED"),
-        Err(TakeInError::Signature(error)) => Err(match error {
-            SignatureError::Missing => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "signature_missing",
-                error.to_string(),
-            ),
-            SignatureError::Malformed | SignatureError::Mismatch => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "signature_invalid",
-                error.to_string(),
-            ),
-        }),
+        Err(TakeInError::Signature(error)) => Err(refusal(error)),
         Err(TakeInError::Store(error)) => {
             Err(ApiError::internal("committing webhook events", error))
         }
+    }
+}
+
+/// Bodies up to this size may take the fast path.
+const FAST_PATH_MAX_BYTES: usize = 64 * 1024;
+
+/// What the fast path did.
+enum Fast {
+    /// Verified, and nothing in it to store.
+    Nothing,
+    /// Verified, routed, and queued for the next commit.
+    Queued(crate::store::PendingAppend),
+    Refused(SignatureError),
+    /// Needs the blocking path (a channel not in the cache, or something to quarantine).
+    Slow,
+}
+
+/// The fast path: no IO but queueing the append. Anything it can't finish without IO it
+/// leaves to [`take_in`], which starts over (the rare case pays the verify twice).
+fn take_in_fast(
+    state: &AppState,
+    app_id: &str,
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+) -> Fast {
+    if let Err(error) = signature::verify(secret, body, header) {
+        tracing::warn!(%app_id, %error, bytes = body.len(), "webhook refused");
+        return Fast::Refused(error);
+    }
+    let Ok(normalized) = normalize::normalize(body) else {
+        return Fast::Slow;
+    };
+    let mut channels = Vec::with_capacity(normalized.events.len());
+    for event in &normalized.events {
+        match state.intake.cached_channel(&event.channel) {
+            Some(channel) if channel.app_id == app_id => channels.push(channel),
+            _ => return Fast::Slow,
+        }
+    }
+    for ignored in &normalized.ignored {
+        tracing::info!(%app_id, object = %ignored.object, what = %ignored.what, "webhook content not handled");
+    }
+    let events: Vec<NewEvent> = normalized
+        .events
+        .into_iter()
+        .zip(channels)
+        .map(|(event, channel)| new_event(event, &channel))
+        .collect();
+    if events.is_empty() {
+        return Fast::Nothing;
+    }
+    match state.store.append_queued(events) {
+        Ok(pending) => Fast::Queued(pending),
+        Err(error) => {
+            tracing::error!(%error, "cannot queue webhook events");
+            Fast::Slow
+        }
+    }
+}
+
+fn refusal(error: SignatureError) -> ApiError {
+    match error {
+        SignatureError::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "signature_missing",
+            error.to_string(),
+        ),
+        SignatureError::Malformed | SignatureError::Mismatch => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "signature_invalid",
+            error.to_string(),
+        ),
     }
 }
 
@@ -244,34 +322,39 @@ fn route(
             ));
             continue;
         };
-        events.push(NewEvent {
-            id: EventId::new(event.dedupe_key),
-            tenant: channel.tenant.clone(),
-            channel: channel.id.clone(),
-            contact: Some(ContactRef {
-                external_id: event.contact_external_id,
-                name: event.contact_name,
-            }),
-            occurred_at: event.occurred_at,
-            body: event.body,
-            media: event
-                .media
-                .into_iter()
-                .map(|media| {
-                    let (source_kind, source) = match media.source {
-                        MediaSource::WhatsAppMediaId(id) => ("whatsapp_media_id", id),
-                        MediaSource::Url(url) => ("url", url),
-                    };
-                    MediaRecord {
-                        id: media.media_id,
-                        source_kind,
-                        source,
-                    }
-                })
-                .collect(),
-        });
+        events.push(new_event(event, &channel));
     }
     Ok((events, unknown))
+}
+
+/// A normalised event, routed to `channel`'s tenant.
+fn new_event(event: Incoming, channel: &Channel) -> NewEvent {
+    NewEvent {
+        id: EventId::new(event.dedupe_key),
+        tenant: channel.tenant.clone(),
+        channel: channel.id.clone(),
+        contact: Some(ContactRef {
+            external_id: event.contact_external_id,
+            name: event.contact_name,
+        }),
+        occurred_at: event.occurred_at,
+        body: event.body,
+        media: event
+            .media
+            .into_iter()
+            .map(|media| {
+                let (source_kind, source) = match media.source {
+                    MediaSource::WhatsAppMediaId(id) => ("whatsapp_media_id", id),
+                    MediaSource::Url(url) => ("url", url),
+                };
+                MediaRecord {
+                    id: media.media_id,
+                    source_kind,
+                    source,
+                }
+            })
+            .collect(),
+    }
 }
 
 /// What every webhook looks up, kept for a short while: the opened app secret and the
@@ -299,6 +382,13 @@ impl IntakeCache {
         if let Ok(mut apps) = self.apps.lock() {
             apps.insert(app_id.to_owned(), (Instant::now(), secret));
         }
+    }
+
+    /// The channel for `key` if the cache has a fresh entry (no IO).
+    fn cached_channel(&self, key: &ChannelKey) -> Option<Channel> {
+        let channels = self.channels.lock().ok()?;
+        let (at, channel) = channels.get(key)?;
+        (at.elapsed() < Self::TTL).then(|| channel.clone())
     }
 
     fn channel(
