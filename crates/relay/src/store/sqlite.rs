@@ -99,6 +99,18 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// `NotFound` unless `tenant` exists: a clearer answer than the foreign key's failure.
+fn require_tenant(connection: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
+    let exists = connection
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
+        .exists([tenant.as_str()])?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("tenant {tenant}")))
+    }
+}
+
 /// A unique-constraint failure as `Conflict` (naming what exists), anything else as is.
 fn conflict_or(error: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
     if is_unique_violation(&error) {
@@ -609,12 +621,7 @@ impl Storage for SqliteStore {
         };
         let row = channel.clone();
         self.write(move |connection| {
-            let tenant_exists = connection
-                .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
-                .exists([row.tenant.as_str()])?;
-            if !tenant_exists {
-                return Err(StoreError::NotFound(format!("tenant {}", row.tenant)));
-            }
+            require_tenant(connection, &row.tenant)?;
             let app_exists = connection
                 .prepare_cached("SELECT 1 FROM meta_apps WHERE app_id = ?1")?
                 .exists([row.app_id.as_str()])?;
@@ -673,12 +680,7 @@ impl Storage for SqliteStore {
         let row = added.clone();
         let hash = new.password_hash;
         self.write(move |connection| {
-            let tenant_exists = connection
-                .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
-                .exists([row.tenant.as_str()])?;
-            if !tenant_exists {
-                return Err(StoreError::NotFound(format!("tenant {}", row.tenant)));
-            }
+            require_tenant(connection, &row.tenant)?;
             connection
                 .execute(
                     "INSERT INTO agents (id, tenant_id, email, role, password_hash, created_at)
