@@ -161,6 +161,20 @@ impl Generator {
             reply_to,
             ..Default::default()
         };
+        self.inbound_message(conversation, EventKind::Text, at, mid, message, Some(text))
+    }
+
+    /// Remembers an inbound message (for later reactions, reads and quotes) and wraps it as
+    /// a `messaging[]` event.
+    fn inbound_message(
+        &mut self,
+        conversation: &Conversation,
+        kind: EventKind,
+        at: i64,
+        mid: String,
+        message: wire::Message,
+        text: Option<String>,
+    ) -> Event {
         remember(
             &mut self.state(conversation).inbound,
             Sent {
@@ -169,13 +183,7 @@ impl Generator {
             },
         );
         Event {
-            info: Self::info(
-                conversation,
-                EventKind::Text,
-                at,
-                DedupeKey::Mid(mid),
-                Some(text),
-            ),
+            info: Self::info(conversation, kind, at, DedupeKey::Mid(mid), text),
             payload: Payload::Messaging(inbound(conversation, at, MessagingBody::Message(message))),
         }
     }
@@ -192,23 +200,14 @@ impl Generator {
             }),
             ..Default::default()
         };
-        remember(
-            &mut self.state(conversation).inbound,
-            Sent {
-                id: mid.clone(),
-                at_ms: at,
-            },
-        );
-        Event {
-            info: Self::info(
-                conversation,
-                EventKind::QuickReply,
-                at,
-                DedupeKey::Mid(mid),
-                Some(title.to_owned()),
-            ),
-            payload: Payload::Messaging(inbound(conversation, at, MessagingBody::Message(message))),
-        }
+        self.inbound_message(
+            conversation,
+            EventKind::QuickReply,
+            at,
+            mid,
+            message,
+            Some(title.to_owned()),
+        )
     }
 
     fn attachment_message(&mut self, conversation: &Conversation, kind: EventKind) -> Event {
@@ -245,17 +244,7 @@ impl Generator {
             attachments: Some(attachments),
             ..Default::default()
         };
-        remember(
-            &mut self.state(conversation).inbound,
-            Sent {
-                id: mid.clone(),
-                at_ms: at,
-            },
-        );
-        Event {
-            info: Self::info(conversation, kind, at, DedupeKey::Mid(mid), None),
-            payload: Payload::Messaging(inbound(conversation, at, MessagingBody::Message(message))),
-        }
+        self.inbound_message(conversation, kind, at, mid, message, None)
     }
 
     fn postback(&mut self, conversation: &Conversation) -> Event {
