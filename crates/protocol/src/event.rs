@@ -292,6 +292,8 @@ pub enum StatusTarget {
     /// Every business message of the conversation sent at or before the watermark (how
     /// Messenger reports deliveries and reads).
     UpTo { watermark: DateTime<Utc> },
+    /// A reply Meta never accepted (so it has no platform id), by its outbox key.
+    Reply { idempotency_key: IdempotencyKey },
 }
 
 /// Where a business message is on its way to the customer.
@@ -423,6 +425,8 @@ pub struct ChannelSnapshot {
     pub connection: ChannelConnection,
     /// Whether the channel may send HUMAN_AGENT-tagged replies (Meta's approval).
     pub human_agent_approved: bool,
+    #[serde(default)]
+    pub settings: crate::settings::ChannelSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

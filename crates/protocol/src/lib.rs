@@ -8,10 +8,12 @@
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod settings;
 pub mod window;
 
 pub use channel::ChannelKind;
 pub use event::{Event, EventBody};
+pub use settings::ChannelSettings;
 pub use window::{ReplyContext, ReplyMode, ReplyWindow, reply_window};
 
 /// The version of the relay ↔ desktop protocol this build speaks. Bumped when a change is

@@ -202,6 +202,7 @@ fn body() -> impl Strategy<Value = EventBody> {
             prop_oneof![
                 id().prop_map(|message_id| StatusTarget::Message { message_id }),
                 instant().prop_map(|watermark| StatusTarget::UpTo { watermark }),
+                id().prop_map(|idempotency_key| StatusTarget::Reply { idempotency_key }),
             ],
             prop_oneof![
                 Just(DeliveryStatus::Sent),
@@ -279,16 +280,26 @@ fn body() -> impl Strategy<Value = EventBody> {
                 Just(ChannelConnection::Connected),
                 text().prop_map(|reason| ChannelConnection::NeedsReconnection { reason }),
             ],
-            any::<bool>()
+            any::<bool>(),
+            prop::option::of(0u32..3650),
+            prop::collection::vec(text(), 0..3),
         )
-            .prop_map(|(kind, display_name, connection, human_agent_approved)| {
-                EventBody::ChannelUpdated(ChannelSnapshot {
-                    kind,
-                    display_name,
-                    connection,
-                    human_agent_approved,
-                })
-            }),
+            .prop_map(
+                |(kind, display_name, connection, human_agent_approved, retention, keywords)| {
+                    let mut settings = ventana_protocol::ChannelSettings {
+                        retention_days: retention,
+                        ..Default::default()
+                    };
+                    settings.escalation.keywords = keywords;
+                    EventBody::ChannelUpdated(ChannelSnapshot {
+                        kind,
+                        display_name,
+                        connection,
+                        human_agent_approved,
+                        settings,
+                    })
+                }
+            ),
     ]
 }
 

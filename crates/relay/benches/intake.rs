@@ -138,6 +138,7 @@ fn main() {
         PAGE,
         APP_ID,
         None,
+        None,
     )
     .unwrap();
     admin::add_agent(

@@ -82,6 +82,7 @@ pub fn add_channel(
     external_id: &str,
     app_id: &str,
     display_name: Option<&str>,
+    waba_id: Option<&str>,
 ) -> Result<Channel, AdminError> {
     let external_id = external_id.trim();
     if external_id.is_empty() {
@@ -100,6 +101,10 @@ pub fn add_channel(
             .filter(|name| !name.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{kind} {external_id}")),
+        waba_id: waba_id
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned),
     })?)
 }
 
@@ -181,4 +186,114 @@ pub fn print_log(
             printed += 1;
         }
     }
+}
+
+/// The channel `id_or_external` of the tenant: by our id or by its Meta id.
+fn channel_of(
+    state: &AppState,
+    tenant: &Tenant,
+    id_or_external: &str,
+) -> Result<Channel, AdminError> {
+    state
+        .store
+        .channels_of(&tenant.id)?
+        .into_iter()
+        .find(|c| c.id.as_str() == id_or_external || c.external_id == id_or_external)
+        .ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "no channel {id_or_external:?} in tenant {:?}",
+                tenant.name
+            ))
+        })
+}
+
+/// Sets a channel's access token (sealed; it also clears "needs re-connection").
+pub fn set_channel_token(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    channel: &str,
+    token: &str,
+) -> Result<Channel, AdminError> {
+    let token = token.trim();
+    if token.is_empty() || token.chars().any(char::is_whitespace) {
+        return Err(AdminError::Invalid(
+            "the token is empty or has spaces".into(),
+        ));
+    }
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let channel = channel_of(state, &tenant, channel)?;
+    let sealed = state.key.seal(
+        &crate::channels::token_purpose(&channel.id),
+        token.as_bytes(),
+    )?;
+    let updated = state.store.change_channel(
+        &tenant.id,
+        &channel.id,
+        crate::store::ChannelChange {
+            token_sealed: Some(sealed),
+            ..Default::default()
+        },
+        Some(crate::store::AuditRecord {
+            tenant: tenant.id.clone(),
+            actor: "admin-cli".into(),
+            action: "channel_settings".into(),
+            detail: serde_json::json!({"channel": channel.id.as_str(), "changed": ["access_token"]}),
+        }),
+    )?;
+    Ok(updated)
+}
+
+/// Makes a key for the tenant's bot; returns it (shown once, stored only as a hash).
+pub fn add_bot_key(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    name: &str,
+) -> Result<String, AdminError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AdminError::Invalid("a bot key needs a name".into()));
+    }
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AdminError::Invalid(format!("no randomness: {e}")))?;
+    let key = format!("{}{}", crate::api::BOT_KEY_PREFIX, hex::encode(bytes));
+    state
+        .store
+        .add_bot_key(&tenant.id, name, auth::token_hash(&key))?;
+    state.store.audit(crate::store::AuditRecord {
+        tenant: tenant.id,
+        actor: "admin-cli".into(),
+        action: "bot_key_added".into(),
+        detail: serde_json::json!({"name": name}),
+    })?;
+    Ok(key)
+}
+
+/// Whether agents (not only admins) may erase contacts in the tenant.
+pub fn set_agents_may_erase(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    allowed: bool,
+) -> Result<(), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    state.store.set_agents_may_erase(&tenant.id, allowed)?;
+    state.store.audit(crate::store::AuditRecord {
+        tenant: tenant.id,
+        actor: "admin-cli".into(),
+        action: "agents_may_erase".into(),
+        detail: serde_json::json!({"allowed": allowed}),
+    })?;
+    Ok(())
+}
+
+/// The tenant's audit log, checked: an edit anywhere is reported, not printed over.
+pub fn audit_log(
+    state: &AppState,
+    tenant_id_or_name: &str,
+) -> Result<Vec<crate::audit::AuditEntry>, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let entries = state.store.audit_log(&tenant.id)?;
+    crate::audit::verify(&entries)
+        .map_err(|e| AdminError::Invalid(format!("the audit log does not verify: {e}")))?;
+    Ok(entries)
 }

@@ -26,7 +26,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/me", get(me))
         .route("/v1/events", get(events))
-        .route("/v1/conversations/{id}", get(conversation))
+        .route(
+            "/v1/conversations/{id}",
+            get(conversation).patch(crate::conversations::update),
+        )
         .route("/openapi.json", get(openapi))
 }
 
@@ -66,6 +69,77 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                 "the access token is unknown, revoked or expired; refresh it or sign in again",
             )
         })
+    }
+}
+
+/// Who is calling: a signed-in agent, or the tenant's bot with its key
+/// (`Authorization: Bearer vbot_…`). Only replies and hand-offs accept a bot.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Agent(SessionInfo),
+    Bot(crate::store::BotIdentity),
+}
+
+impl Caller {
+    pub fn tenant(&self) -> &ventana_protocol::ids::TenantId {
+        match self {
+            Caller::Agent(session) => &session.agent.tenant,
+            Caller::Bot(bot) => &bot.tenant,
+        }
+    }
+
+    /// For the audit log and event authorship.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Agent(session) => format!("agent:{}", session.agent.id),
+            Caller::Bot(bot) => format!("bot:{}", bot.name),
+        }
+    }
+
+    pub fn event_actor(&self) -> ventana_protocol::event::Actor {
+        match self {
+            Caller::Agent(session) => ventana_protocol::event::Actor::Agent {
+                agent: session.agent.id.clone(),
+            },
+            Caller::Bot(_) => ventana_protocol::event::Actor::Bot,
+        }
+    }
+}
+
+/// The prefix of bot keys, so the two kinds of bearer token never need two lookups.
+pub const BOT_KEY_PREFIX: &str = "vbot_";
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let bot_key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| token.starts_with(BOT_KEY_PREFIX))
+            .map(auth::token_hash);
+        let Some(hash) = bot_key else {
+            return Authenticated::from_request_parts(parts, state)
+                .await
+                .map(|auth| Caller::Agent(auth.0));
+        };
+        let store = Arc::clone(&state.store);
+        blocking("authenticating a bot", move || store.bot_by_key(&hash))
+            .await?
+            .map(Caller::Bot)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the bot key is unknown or was revoked",
+                )
+            })
     }
 }
 
@@ -227,6 +301,16 @@ pub async fn login(
         }
     };
     state.login.succeeded(&email);
+    let (store, record) = (
+        Arc::clone(&state.store),
+        crate::store::AuditRecord {
+            tenant: agent.tenant.clone(),
+            actor: format!("agent:{}", agent.id),
+            action: "login".into(),
+            detail: serde_json::json!({}),
+        },
+    );
+    blocking("auditing the sign-in", move || store.audit(record)).await?;
     let tokens =
         IssuedTokens::new(Utc::now()).map_err(|e| ApiError::internal("issuing tokens", e))?;
     let (store, who, stored) = (Arc::clone(&state.store), agent.clone(), tokens.stored());

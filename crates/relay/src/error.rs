@@ -53,6 +53,28 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -70,6 +92,18 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => Ok(value),
+        // What the caller asked for does not exist, or clashes with what does: theirs to
+        // fix, and safe to say (the store scopes every lookup by tenant).
+        Ok(Err(crate::store::StoreError::NotFound(what))) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )),
+        Ok(Err(crate::store::StoreError::Conflict(what))) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{what} already exists or changed meanwhile"),
+        )),
         Ok(Err(error)) => Err(ApiError::internal(context, error)),
         Err(error) => Err(ApiError::internal(context, error)),
     }

@@ -7,11 +7,20 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
+pub mod channels;
+pub mod conversations;
+pub mod deletion;
+pub mod erasure;
 pub mod error;
+pub mod graph;
 pub mod meta_error;
+pub mod replies;
+pub mod rules;
 pub mod seal;
 pub mod server;
 pub mod store;
 pub mod stream;
+pub mod sweeper;
 pub mod webhook;

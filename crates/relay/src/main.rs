@@ -40,6 +40,26 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The Graph API's base URL (metasim's, to test without Meta).
+        #[arg(
+            long,
+            env = "VENTANA_GRAPH_URL",
+            default_value = "https://graph.facebook.com"
+        )]
+        graph_url: String,
+        /// The Instagram Graph API's base URL.
+        #[arg(
+            long,
+            env = "VENTANA_INSTAGRAM_GRAPH_URL",
+            default_value = "https://graph.instagram.com"
+        )]
+        instagram_graph_url: String,
+        /// The Graph API version to call (v25.0 or later).
+        #[arg(long, env = "VENTANA_GRAPH_VERSION", default_value = "v25.0")]
+        graph_version: String,
+        /// The relay's public base URL, for links it hands out (the data-deletion status page).
+        #[arg(long, env = "VENTANA_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Manage tenants (the businesses the relay serves).
     Tenant {
@@ -67,6 +87,17 @@ enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Keys for a tenant's bot (hand-offs and automated replies).
+    #[command(name = "bot-key")]
+    BotKey {
+        #[command(subcommand)]
+        command: BotKeyCommand,
+    },
+    /// The audit log of agents' and admins' actions.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a tenant's log as JSON lines.
     Log {
         /// The tenant's name or id.
@@ -84,6 +115,34 @@ enum TenantCommand {
     Add { name: String },
     /// List the tenants as JSON lines.
     List,
+    /// Allow or forbid agents (not only admins) to erase contacts.
+    #[command(name = "agents-may-erase")]
+    AgentsMayErase {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        allowed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BotKeyCommand {
+    /// Make a bot key and print it (once: only its hash is kept).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the tenant's hash chain and print it as JSON lines.
+    Export {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +195,23 @@ enum ChannelCommand {
         /// The name agents see (defaults to the kind and id).
         #[arg(long)]
         name: Option<String>,
+        /// The WhatsApp Business Account id (WhatsApp: where the templates live).
+        #[arg(long)]
+        waba_id: Option<String>,
+        /// Read the channel's access token from standard input.
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Set a channel's access token (read from standard input).
+    #[command(name = "set-token")]
+    SetToken {
+        #[arg(long)]
+        tenant: String,
+        /// The channel's id or its Meta id.
+        #[arg(long)]
+        channel: String,
+        #[arg(long, required = true)]
+        token_stdin: bool,
     },
     /// List a tenant's channels as JSON lines.
     List {
@@ -197,7 +273,29 @@ fn read_secret(what: &str) -> anyhow::Result<String> {
 }
 
 fn open(cli: &Cli) -> anyhow::Result<Relay> {
-    Relay::open(&cli.data_dir, Settings::default())
+    let mut settings = Settings::default();
+    if let Command::Serve {
+        graph_url,
+        instagram_graph_url,
+        graph_version,
+        public_url,
+        ..
+    } = &cli.command
+    {
+        anyhow::ensure!(
+            graph_version
+                .strip_prefix('v')
+                .and_then(|v| v.split('.').next())
+                .and_then(|major| major.parse::<u32>().ok())
+                .is_some_and(|major| major >= 25),
+            "--graph-version must be v25.0 or later (got {graph_version:?})"
+        );
+        settings.graph.facebook_url = graph_url.clone();
+        settings.graph.instagram_url = instagram_graph_url.clone();
+        settings.graph.version = graph_version.clone();
+        settings.public_url = public_url.clone();
+    }
+    Relay::open(&cli.data_dir, settings)
         .with_context(|| format!("opening the relay in {}", cli.data_dir.display()))
 }
 
@@ -215,7 +313,7 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, .. } => {
             drop(out);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async {
@@ -254,8 +352,13 @@ fn main() -> anyhow::Result<()> {
                     external_id,
                     app_id,
                     name,
+                    waba_id,
+                    token_stdin,
                 },
         } => {
+            let token = token_stdin
+                .then(|| read_secret("access token"))
+                .transpose()?;
             let channel = admin::add_channel(
                 state,
                 &tenant,
@@ -263,8 +366,37 @@ fn main() -> anyhow::Result<()> {
                 &external_id,
                 &app_id,
                 name.as_deref(),
+                waba_id.as_deref(),
             )?;
+            if let Some(token) = token {
+                admin::set_channel_token(state, &tenant, channel.id.as_str(), &token)?;
+            }
             writeln!(out, "{}", channel.id)?;
+        }
+        Command::Channel {
+            command: ChannelCommand::SetToken {
+                tenant, channel, ..
+            },
+        } => {
+            let token = read_secret("access token")?;
+            let channel = admin::set_channel_token(state, &tenant, &channel, &token)?;
+            writeln!(out, "{}", channel.id)?;
+        }
+        Command::Tenant {
+            command: TenantCommand::AgentsMayErase { tenant, allowed },
+        } => {
+            admin::set_agents_may_erase(state, &tenant, allowed)?;
+        }
+        Command::BotKey {
+            command: BotKeyCommand::Add { tenant, name },
+        } => {
+            let key = admin::add_bot_key(state, &tenant, &name)?;
+            writeln!(out, "{key}")?;
+        }
+        Command::Audit {
+            command: AuditCommand::Export { tenant },
+        } => {
+            admin::print_lines(&admin::audit_log(state, &tenant)?, &mut out)?;
         }
         Command::Agent {
             command:

@@ -30,6 +30,16 @@ pub struct Settings {
     pub send_timeout: Duration,
     /// Live events buffered per tenant before a slow subscriber falls back to the log.
     pub live_buffer: usize,
+    /// Where the Graph API is (metasim's address in tests) and which version to call.
+    pub graph: crate::graph::GraphConfig,
+    pub replies: crate::replies::ReplySettings,
+    /// How often time-based rules (waiting customers, closing windows, snoozes) are checked.
+    pub sweep_every: Duration,
+    /// How often WhatsApp templates are re-synced from Meta.
+    pub templates_every: Duration,
+    /// The relay's public base URL (for the data-deletion status link); without it the
+    /// request's `Host` is used.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -38,6 +48,11 @@ impl Default for Settings {
             heartbeat: Duration::from_secs(20),
             send_timeout: Duration::from_secs(10),
             live_buffer: 4096,
+            graph: crate::graph::GraphConfig::default(),
+            replies: crate::replies::ReplySettings::default(),
+            sweep_every: Duration::from_secs(30),
+            templates_every: Duration::from_secs(3600),
+            public_url: None,
         }
     }
 }
@@ -50,6 +65,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub intake: intake::IntakeCache,
     pub login: crate::auth::LoginGuard,
+    pub graph: crate::graph::Graph,
     pub settings: Settings,
 }
 
@@ -67,6 +83,8 @@ pub enum OpenError {
     Key(#[from] SealError),
     #[error("the store: {0}")]
     Store(#[from] StoreError),
+    #[error("the HTTP client for the Graph API: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// An opened relay: its store, key and live hub, ready to serve.
@@ -94,6 +112,7 @@ impl Relay {
                 hub,
                 intake: intake::IntakeCache::default(),
                 login: crate::auth::LoginGuard::default(),
+                graph: crate::graph::Graph::new(settings.graph.clone())?,
                 settings,
             }),
         })
@@ -105,6 +124,9 @@ impl Relay {
             .route("/healthz", get(healthz))
             .merge(intake::routes())
             .merge(api::routes())
+            .merge(crate::conversations::routes())
+            .merge(crate::channels::routes())
+            .merge(crate::erasure::routes())
             .route("/v1/stream", get(stream::handler))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(Arc::clone(&self.state))
@@ -119,6 +141,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = relay.router();
+    // Replies left queued by a stop go out now; ones caught mid-call are settled.
+    if let Err(error) = crate::replies::resume(&relay.state).await {
+        tracing::error!(%error, "cannot resume unfinished replies");
+    }
+    let sweeper = tokio::spawn(crate::sweeper::run(
+        Arc::clone(&relay.state),
+        relay.state.settings.sweep_every,
+        relay.state.settings.templates_every,
+    ));
     // Small writes (stream frames, webhook answers) must leave at once: with Nagle's
     // algorithm on, a frame can wait ~40 ms for the peer's delayed ACK.
     let listener = listener.tap_io(|connection| {
@@ -129,6 +160,7 @@ pub async fn run(
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
+    sweeper.abort();
     relay.state.hub.close();
     result
 }

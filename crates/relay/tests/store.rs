@@ -38,6 +38,7 @@ fn set_up(store: &SqliteStore, tenant: &str, page: &str) -> (TenantId, ChannelId
             external_id: page.into(),
             app_id: "1".into(),
             display_name: "Page".into(),
+            waba_id: None,
         })
         .unwrap()
         .id;
@@ -59,6 +60,7 @@ fn message(
             external_id: contact.into(),
             name: name.map(str::to_owned),
         }),
+        conversation: None,
         occurred_at: Utc::now(),
         body: EventBody::MessageReceived(InboundMessage {
             message_id: id.into(),

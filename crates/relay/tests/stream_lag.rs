@@ -41,6 +41,7 @@ async fn start(dir: &std::path::Path, settings: Settings) -> (String, String) {
                 PAGE,
                 "42",
                 None,
+                None,
             )
             .unwrap();
             admin::add_agent(

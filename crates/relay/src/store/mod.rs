@@ -7,6 +7,9 @@
 
 pub mod migrate;
 pub mod sqlite;
+mod work;
+
+pub use work::*;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -58,6 +61,32 @@ pub struct Channel {
     pub app_id: String,
     pub display_name: String,
     pub human_agent_approved: bool,
+    /// The WhatsApp Business Account the number belongs to (where its templates live).
+    pub waba_id: Option<String>,
+    /// Why Meta stopped accepting the channel's token, until an admin sets a new one.
+    pub needs_reconnection: Option<String>,
+    /// Whether an access token is set (the token itself is write-only).
+    pub has_token: bool,
+    pub settings: std::sync::Arc<ventana_protocol::ChannelSettings>,
+}
+
+impl Channel {
+    /// The channel as every desktop may see it.
+    pub fn snapshot(&self) -> ventana_protocol::event::ChannelSnapshot {
+        use ventana_protocol::event::{ChannelConnection, ChannelSnapshot};
+        ChannelSnapshot {
+            kind: self.kind,
+            display_name: self.display_name.clone(),
+            connection: match &self.needs_reconnection {
+                None => ChannelConnection::Connected,
+                Some(reason) => ChannelConnection::NeedsReconnection {
+                    reason: reason.clone(),
+                },
+            },
+            human_agent_approved: self.human_agent_approved,
+            settings: (*self.settings).clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +96,7 @@ pub struct NewChannel {
     pub external_id: String,
     pub app_id: String,
     pub display_name: String,
+    pub waba_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -148,7 +178,11 @@ pub struct NewEvent {
     pub id: EventId,
     pub tenant: TenantId,
     pub channel: ChannelId,
+    /// The contact as the platform names them (events from webhooks).
     pub contact: Option<ContactRef>,
+    /// The contact and conversation by our ids (events the relay makes about a known
+    /// conversation); used when `contact` is `None`.
+    pub conversation: Option<(ContactId, ConversationId)>,
     pub occurred_at: DateTime<Utc>,
     pub body: EventBody,
     pub media: Vec<MediaRecord>,
@@ -203,7 +237,7 @@ impl PendingAppend {
 pub type CommitListener = Box<dyn Fn(&[LogEntry]) + Send + Sync>;
 
 /// Everything the relay keeps. Methods block; async callers use `spawn_blocking`.
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: WorkStore + Send + Sync + 'static {
     fn add_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
     /// A tenant by id or by name.
     fn find_tenant(&self, id_or_name: &str) -> Result<Option<Tenant>, StoreError>;

@@ -19,11 +19,24 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+mod work;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "replies_workflow_erasure",
+        sql: include_str!("../../migrations/0002_replies_workflow_erasure.sql"),
+    },
+];
+
+/// The columns `channel_from_row` reads, in order.
+const CHANNEL_COLUMNS: &str = "id, tenant_id, kind, external_id, app_id, display_name, \
+    human_agent_approved, waba_id, needs_reconnection, token_sealed IS NOT NULL, settings";
 
 /// The most jobs one transaction takes; bounds how long the first caller waits.
 const MAX_GROUP: usize = 512;
@@ -340,6 +353,13 @@ fn channel_kind(text: &str) -> Result<ChannelKind, StoreError> {
 }
 
 fn channel_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Channel, String)> {
+    let settings: String = row.get(10)?;
+    // Settings are written only through `change_channel`, which validates them; a row
+    // that does not parse is corrupt, reported as a conversion failure of its column.
+    let settings: ventana_protocol::ChannelSettings =
+        serde_json::from_str(&settings).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
+        })?;
     Ok((
         Channel {
             id: ChannelId::new(row.get::<_, String>(0)?),
@@ -349,9 +369,20 @@ fn channel_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Channel, Strin
             app_id: row.get(4)?,
             display_name: row.get(5)?,
             human_agent_approved: row.get(6)?,
+            waba_id: row.get(7)?,
+            needs_reconnection: row.get(8)?,
+            has_token: row.get(9)?,
+            settings: Arc::new(settings),
         },
         row.get(2)?,
     ))
+}
+
+/// Reads one channel row into a `Channel`.
+fn read_channel(row: &rusqlite::Row<'_>) -> Result<Channel, StoreError> {
+    let (mut channel, kind) = channel_from_row(row)?;
+    channel.kind = channel_kind(&kind)?;
+    Ok(channel)
 }
 
 fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
@@ -434,7 +465,10 @@ fn last_seq(
         .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))
 }
 
-/// Appends `events` inside the writer's transaction; see [`Storage::append`].
+/// Appends `events` inside the writer's transaction; see [`Storage::append`]. Each new
+/// event also updates the conversation's state columns (`project`), and may bring
+/// derived events with it (a resolved conversation reopening), appended in the same
+/// transaction.
 fn append_in(
     connection: &Connection,
     state: &mut WriterState,
@@ -443,9 +477,10 @@ fn append_in(
     let recorded_at = Utc::now();
     let mut appended = Appended::default();
     let mut advanced: HashMap<String, i64> = HashMap::new();
-    for new in events {
-        let (contact, conversation) = match &new.contact {
-            Some(contact) => {
+    let mut queue: std::collections::VecDeque<NewEvent> = events.into();
+    while let Some(new) = queue.pop_front() {
+        let (contact, conversation) = match (&new.contact, &new.conversation) {
+            (Some(contact), _) => {
                 let (contact, conversation) =
                     resolve_contact(connection, state, &new.tenant, &new.channel, contact)?;
                 (
@@ -453,7 +488,14 @@ fn append_in(
                     Some(ConversationId::new(conversation)),
                 )
             }
-            None => (None, None),
+            (None, Some((contact, conversation))) => {
+                (Some(contact.clone()), Some(conversation.clone()))
+            }
+            (None, None) => (None, None),
+        };
+        let Some(body) = work::reconcile_echo(connection, &new.tenant, new.body)? else {
+            appended.duplicates += 1;
+            continue;
         };
         let current = match advanced.get(new.tenant.as_str()) {
             Some(seq) => *seq,
@@ -468,7 +510,7 @@ fn append_in(
             conversation,
             occurred_at: new.occurred_at,
             recorded_at,
-            body: new.body,
+            body,
         };
         let json = serde_json::to_string(&event)
             .map_err(|e| StoreError::Corrupt(format!("event does not serialise: {e}")))?;
@@ -508,6 +550,7 @@ fn append_in(
                     media.source
                 ])?;
         }
+        queue.extend(work::project(connection, &event)?);
         appended.entries.push(LogEntry {
             seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("sequence {seq}")))?,
             event,
@@ -618,6 +661,10 @@ impl Storage for SqliteStore {
             app_id: new.app_id,
             display_name: new.display_name,
             human_agent_approved: false,
+            waba_id: new.waba_id,
+            needs_reconnection: None,
+            has_token: false,
+            settings: Arc::default(),
         };
         let row = channel.clone();
         self.write(move |connection| {
@@ -630,8 +677,8 @@ impl Storage for SqliteStore {
             }
             connection
                 .execute(
-                    "INSERT INTO channels (id, tenant_id, kind, external_id, app_id, display_name, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO channels (id, tenant_id, kind, external_id, app_id, display_name, created_at, waba_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         row.id.as_str(),
                         row.tenant.as_str(),
@@ -639,7 +686,8 @@ impl Storage for SqliteStore {
                         row.external_id,
                         row.app_id,
                         row.display_name,
-                        now_text()
+                        now_text(),
+                        row.waba_id
                     ],
                 )
                 .map_err(|e| conflict_or(e, || format!("{} channel {}", row.kind, row.external_id)))?;
@@ -654,19 +702,11 @@ impl Storage for SqliteStore {
         external_id: &str,
     ) -> Result<Option<Channel>, StoreError> {
         self.read(|connection| {
-            let found = connection
-                .prepare_cached(
-                    "SELECT id, tenant_id, kind, external_id, app_id, display_name, human_agent_approved
-                     FROM channels WHERE kind = ?1 AND external_id = ?2",
-                )?
-                .query_row(params![kind.as_str(), external_id], channel_from_row)
-                .optional()?;
-            found
-                .map(|(mut channel, kind)| {
-                    channel.kind = channel_kind(&kind)?;
-                    Ok(channel)
-                })
-                .transpose()
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE kind = ?1 AND external_id = ?2"
+            ))?;
+            let mut rows = statement.query(params![kind.as_str(), external_id])?;
+            rows.next()?.map(read_channel).transpose()
         })
     }
 
@@ -907,16 +947,13 @@ impl Storage for SqliteStore {
 
     fn channels_of(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError> {
         self.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT id, tenant_id, kind, external_id, app_id, display_name, human_agent_approved
-                 FROM channels WHERE tenant_id = ?1 ORDER BY kind, external_id",
-            )?;
-            let rows = statement.query_map([tenant.as_str()], channel_from_row)?;
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = ?1 ORDER BY kind, external_id"
+            ))?;
+            let mut rows = statement.query([tenant.as_str()])?;
             let mut channels = Vec::new();
-            for row in rows {
-                let (mut channel, kind) = row?;
-                channel.kind = channel_kind(&kind)?;
-                channels.push(channel);
+            while let Some(row) = rows.next()? {
+                channels.push(read_channel(row)?);
             }
             Ok(channels)
         })

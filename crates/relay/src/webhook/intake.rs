@@ -7,6 +7,7 @@
 //! nothing. Every outcome has a log line.
 
 use crate::error::{ApiError, ErrorBody, blocking};
+use crate::rules::{self, Consent};
 use crate::server::AppState;
 use crate::store::{Channel, ContactRef, MediaRecord, MetaApp, NewEvent, Storage, StoreError};
 use crate::webhook::normalize::{self, ChannelKey, Incoming, MediaSource};
@@ -20,6 +21,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+use ventana_protocol::EventBody;
+use ventana_protocol::event::EscalationReason;
 use ventana_protocol::ids::EventId;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -217,7 +220,7 @@ fn take_in_fast(
         .events
         .into_iter()
         .zip(channels)
-        .map(|(event, channel)| new_event(event, &channel))
+        .flat_map(|(event, channel)| new_events(event, &channel))
         .collect();
     if events.is_empty() {
         return Fast::Nothing;
@@ -322,9 +325,63 @@ fn route(
             ));
             continue;
         };
-        events.push(new_event(event, &channel));
+        events.extend(new_events(event, &channel));
     }
     Ok((events, unknown))
+}
+
+/// A normalised event routed to `channel`'s tenant, followed by what the channel's rules
+/// make of it: an escalation keyword, an opt-out or resume keyword. Derived events take
+/// ids from the event that caused them, so a redelivery derives nothing new.
+fn new_events(event: Incoming, channel: &Channel) -> Vec<NewEvent> {
+    let first = new_event(event, channel);
+    let mut events = Vec::with_capacity(1);
+    let derived = |prefix: &str, body: EventBody| NewEvent {
+        id: EventId::new(format!("{prefix}:{}", first.id)),
+        tenant: first.tenant.clone(),
+        channel: first.channel.clone(),
+        contact: first.contact.clone(),
+        conversation: None,
+        occurred_at: first.occurred_at,
+        body,
+        media: Vec::new(),
+    };
+    if let Some(keyword) = rules::escalation_keyword(&channel.settings, &first.body) {
+        events.push(derived(
+            "escalate:keyword",
+            EventBody::Escalated {
+                reason: EscalationReason::Keyword { keyword },
+            },
+        ));
+    }
+    match rules::consent_keyword(&channel.settings, &first.body) {
+        Some(Consent::OptedOut(source)) => {
+            events.push(derived("optout", EventBody::ContactOptedOut { source }))
+        }
+        Some(Consent::OptedIn(source)) => {
+            events.push(derived("optin", EventBody::ContactOptedIn { source }))
+        }
+        None => {}
+    }
+    events.insert(0, first);
+    events
+}
+
+/// The app's secret, opened (cached like the intake's own lookups).
+pub async fn open_app_secret(state: &Arc<AppState>, app_id: &str) -> Result<Arc<[u8]>, ApiError> {
+    if let Some(secret) = state.intake.app_secret(app_id) {
+        return Ok(secret);
+    }
+    let app = find_app(state, app_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Meta app"))?;
+    let secret: Arc<[u8]> = state
+        .key
+        .open(&secret_purpose(app_id), &app.secret_sealed)
+        .map_err(|e| ApiError::internal("opening the app secret", e))?
+        .into();
+    state.intake.remember_app(app_id, Arc::clone(&secret));
+    Ok(secret)
 }
 
 /// A normalised event, routed to `channel`'s tenant.
@@ -337,6 +394,7 @@ fn new_event(event: Incoming, channel: &Channel) -> NewEvent {
             external_id: event.contact_external_id,
             name: event.contact_name,
         }),
+        conversation: None,
         occurred_at: event.occurred_at,
         body: event.body,
         media: event
@@ -381,6 +439,13 @@ impl IntakeCache {
     fn remember_app(&self, app_id: &str, secret: Arc<[u8]>) {
         if let Ok(mut apps) = self.apps.lock() {
             apps.insert(app_id.to_owned(), (Instant::now(), secret));
+        }
+    }
+
+    /// Drops every cached channel, so a settings change applies to the next webhook.
+    pub fn forget_channels(&self) {
+        if let Ok(mut channels) = self.channels.lock() {
+            channels.clear();
         }
     }
 

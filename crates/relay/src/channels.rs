@@ -1,0 +1,369 @@
+//! Channel settings and WhatsApp templates, over the desktop API.
+//!
+//! Every agent may read a channel's settings; only admins change them (403 otherwise).
+//! The access token is write-only: it is sealed (AES-256-GCM, bound to the channel) the
+//! moment it arrives and no answer ever carries it. Each change is a `channel_updated`
+//! event, so every desktop sees it, and an audit entry naming what changed.
+
+use crate::api::Authenticated;
+use crate::error::{ApiError, ErrorBody, blocking};
+use crate::server::AppState;
+use crate::store::{AuditRecord, Channel, ChannelChange, Role, Template};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use ventana_protocol::ids::{ChannelId, TenantId};
+use ventana_protocol::{ChannelKind, ChannelSettings};
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/channels", get(list))
+        .route("/v1/channels/{id}", get(read).patch(change))
+        .route("/v1/channels/{id}/templates", get(templates))
+        .route(
+            "/v1/channels/{id}/templates/refresh",
+            post(refresh_templates),
+        )
+}
+
+/// What a channel's sealed token is bound to: a sealed token copied to another channel's
+/// row does not open.
+pub fn token_purpose(channel: &ChannelId) -> String {
+    format!("channel_token:{channel}")
+}
+
+/// A channel as the API shows it (never its token).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub kind: ChannelKind,
+    /// Page id, Instagram account id, or WhatsApp phone number id.
+    pub external_id: String,
+    pub display_name: String,
+    pub human_agent_approved: bool,
+    /// Whether an access token is set.
+    pub has_token: bool,
+    /// Set when Meta rejected the token: an admin must set a new one.
+    pub needs_reconnection: Option<String>,
+    pub waba_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub settings: ChannelSettings,
+}
+
+impl From<&Channel> for ChannelView {
+    fn from(channel: &Channel) -> Self {
+        Self {
+            id: channel.id.to_string(),
+            kind: channel.kind,
+            external_id: channel.external_id.clone(),
+            display_name: channel.display_name.clone(),
+            human_agent_approved: channel.human_agent_approved,
+            has_token: channel.has_token,
+            needs_reconnection: channel.needs_reconnection.clone(),
+            waba_id: channel.waba_id.clone(),
+            settings: (*channel.settings).clone(),
+        }
+    }
+}
+
+/// A change to a channel; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    pub display_name: Option<String>,
+    /// Write-only. Setting it also clears "needs re-connection".
+    pub access_token: Option<String>,
+    pub human_agent_approved: Option<bool>,
+    /// The WhatsApp Business Account id (for templates).
+    pub waba_id: Option<String>,
+    /// The complete new settings (escalation rules, business hours, opt-out keywords,
+    /// retention).
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<ChannelSettings>,
+}
+
+async fn find(state: &Arc<AppState>, tenant: &TenantId, id: &str) -> Result<Channel, ApiError> {
+    let (store, tenant, id) = (Arc::clone(&state.store), tenant.clone(), ChannelId::new(id));
+    blocking("reading the channel", move || store.channel(&tenant, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel"))
+}
+
+/// The tenant's channels.
+#[utoipa::path(
+    get, path = "/v1/channels", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ChannelView>), (status = 401, body = ErrorBody))
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+) -> Result<Json<Vec<ChannelView>>, ApiError> {
+    let (store, tenant) = (Arc::clone(&state.store), auth.0.agent.tenant.clone());
+    let channels = blocking("listing channels", move || store.channels_of(&tenant)).await?;
+    Ok(Json(channels.iter().map(ChannelView::from).collect()))
+}
+
+/// One channel and its settings.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The channel's id")),
+    responses((status = 200, body = ChannelView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn read(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let channel = find(&state, &auth.0.agent.tenant, &id).await?;
+    Ok(Json(ChannelView::from(&channel)))
+}
+
+fn check_patch(patch: &ChannelPatch) -> Result<Vec<&'static str>, ApiError> {
+    let invalid = |message: String| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_settings",
+            message,
+        )
+    };
+    let mut changed = Vec::new();
+    if let Some(name) = &patch.display_name {
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            return Err(invalid("display_name must be 1 to 100 characters".into()));
+        }
+        changed.push("display_name");
+    }
+    if let Some(token) = &patch.access_token {
+        if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "access_token must be 1 to 4096 characters without spaces".into(),
+            ));
+        }
+        changed.push("access_token");
+    }
+    if patch.human_agent_approved.is_some() {
+        changed.push("human_agent_approved");
+    }
+    if let Some(waba) = &patch.waba_id {
+        if waba.is_empty() || !waba.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid("waba_id must be Meta's numeric id".into()));
+        }
+        changed.push("waba_id");
+    }
+    if let Some(settings) = &patch.settings {
+        crate::rules::validate(settings).map_err(|e| invalid(e.0))?;
+        changed.push("settings");
+    }
+    if changed.is_empty() {
+        return Err(invalid("nothing to change".into()));
+    }
+    Ok(changed)
+}
+
+/// Changes a channel (admins only).
+#[utoipa::path(
+    patch, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The channel's id")),
+    request_body = ChannelPatch,
+    responses(
+        (status = 200, description = "The channel as it now is", body = ChannelView),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Only admins change settings", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "A value is invalid (`invalid_settings`); nothing changed", body = ErrorBody),
+    )
+)]
+pub async fn change(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    Json(patch): Json<ChannelPatch>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let agent = &auth.0.agent;
+    if agent.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an admin can change a channel's settings",
+        ));
+    }
+    let changed = check_patch(&patch)?;
+    let channel = find(&state, &agent.tenant, &id).await?;
+    if patch.waba_id.is_some() && channel.kind != ChannelKind::WhatsApp {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_settings",
+            "waba_id applies to WhatsApp channels only",
+        ));
+    }
+    let token_sealed = patch
+        .access_token
+        .as_ref()
+        .map(|token| {
+            state
+                .key
+                .seal(&token_purpose(&channel.id), token.as_bytes())
+        })
+        .transpose()
+        .map_err(|e| ApiError::internal("sealing the token", e))?;
+    let change = ChannelChange {
+        display_name: patch.display_name.map(|n| n.trim().to_owned()),
+        token_sealed,
+        human_agent_approved: patch.human_agent_approved,
+        settings: patch.settings,
+        waba_id: patch.waba_id,
+    };
+    let audit = AuditRecord {
+        tenant: agent.tenant.clone(),
+        actor: format!("agent:{}", agent.id),
+        action: "channel_settings".into(),
+        detail: serde_json::json!({"channel": channel.id.as_str(), "changed": changed}),
+    };
+    let (store, tenant, channel_id) = (
+        Arc::clone(&state.store),
+        agent.tenant.clone(),
+        channel.id.clone(),
+    );
+    let updated = blocking("changing the channel", move || {
+        store.change_channel(&tenant, &channel_id, change, Some(audit))
+    })
+    .await?;
+    // Keyword rules and routing apply from the next webhook, not in 30 s.
+    state.intake.forget_channels();
+    tracing::info!(channel = %updated.id, ?changed, "channel settings changed");
+    Ok(Json(ChannelView::from(&updated)))
+}
+
+/// An approved template, ready for the composer's picker.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    pub name: String,
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: String,
+    /// How many body parameters (`{{1}}`, `{{2}}`…) it takes.
+    pub parameters: usize,
+    #[schema(value_type = Object)]
+    pub components: serde_json::Value,
+}
+
+fn approved(templates: Vec<Template>) -> Vec<TemplateView> {
+    templates
+        .into_iter()
+        .filter(|t| t.status == "APPROVED")
+        .map(|t| TemplateView {
+            parameters: crate::replies::body_parameter_count(&t.components),
+            name: t.name,
+            language: t.language,
+            category: t.category,
+            components: t.components,
+        })
+        .collect()
+}
+
+/// The channel's approved templates, as last synced from Meta.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}/templates", tag = "channels", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The channel's id")),
+    responses((status = 200, body = Vec<TemplateView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn templates(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TemplateView>>, ApiError> {
+    let channel = find(&state, &auth.0.agent.tenant, &id).await?;
+    let (store, tenant) = (Arc::clone(&state.store), channel.tenant.clone());
+    let templates = blocking("reading templates", move || {
+        store.templates(&tenant, &channel.id)
+    })
+    .await?;
+    Ok(Json(approved(templates)))
+}
+
+/// Syncs the channel's templates from Meta now.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/templates/refresh", tag = "channels", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The approved templates after the sync", body = Vec<TemplateView>),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a WhatsApp channel with a WABA id and a token", body = ErrorBody),
+        (status = 502, description = "Meta refused or did not answer", body = ErrorBody),
+    )
+)]
+pub async fn refresh_templates(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TemplateView>>, ApiError> {
+    let channel = find(&state, &auth.0.agent.tenant, &id).await?;
+    sync_templates(&state, &channel).await?;
+    let (store, tenant) = (Arc::clone(&state.store), channel.tenant.clone());
+    let templates = blocking("reading templates", move || {
+        store.templates(&tenant, &channel.id)
+    })
+    .await?;
+    Ok(Json(approved(templates)))
+}
+
+/// Fetches the channel's templates from Meta and stores them; returns how many.
+pub async fn sync_templates(state: &Arc<AppState>, channel: &Channel) -> Result<usize, ApiError> {
+    let conflict = |message: &str| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "templates_unavailable",
+            message.to_owned(),
+        )
+    };
+    let waba = match (channel.kind, &channel.waba_id) {
+        (ChannelKind::WhatsApp, Some(waba)) => waba.clone(),
+        (ChannelKind::WhatsApp, None) => {
+            return Err(conflict(
+                "set the channel's waba_id (WhatsApp Business Account) to sync its templates",
+            ));
+        }
+        _ => return Err(conflict("templates exist only on WhatsApp channels")),
+    };
+    let store = Arc::clone(&state.store);
+    let id = channel.id.clone();
+    let sealed = blocking("reading the channel token", move || {
+        store.channel_token(&id)
+    })
+    .await?
+    .ok_or_else(|| conflict("the channel has no access token"))?;
+    let token = state
+        .key
+        .open(&token_purpose(&channel.id), &sealed)
+        .map_err(|e| ApiError::internal("opening the channel token", e))?;
+    let app_secret = crate::webhook::intake::open_app_secret(state, &channel.app_id).await?;
+    let credentials = crate::graph::Credentials {
+        token: String::from_utf8(token).map_err(|e| ApiError::internal("the channel token", e))?,
+        app_secret: app_secret.to_vec(),
+    };
+    let fetched = state
+        .graph
+        .templates(&credentials, &waba)
+        .await
+        .map_err(|error| {
+            tracing::warn!(channel = %channel.id, %error, "template sync failed");
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "meta_error",
+                format!("Meta did not list the templates: {error}"),
+            )
+        })?;
+    let count = fetched.len();
+    let (store, tenant, id) = (
+        Arc::clone(&state.store),
+        channel.tenant.clone(),
+        channel.id.clone(),
+    );
+    blocking("storing templates", move || {
+        store.replace_templates(&tenant, &id, fetched)
+    })
+    .await?;
+    tracing::info!(channel = %channel.id, count, "templates synced");
+    Ok(count)
+}

@@ -1,0 +1,1053 @@
+//! [`WorkStore`] for SQLite, plus the two hooks `append_in` calls for every new event:
+//! [`reconcile_echo`] and [`project`].
+
+use super::*;
+use crate::audit::{self, AuditEntry};
+use crate::store::work::*;
+use ventana_protocol::event::{
+    Actor, Assignee, ConversationStatus, OutboundMessage, SendFailure, Sender, SentAs,
+};
+use ventana_protocol::ids::{IdempotencyKey, ReceiptId};
+
+/// An echo Meta sent of a reply this relay made (its metadata carries our key) is logged
+/// as the reply, not as a message from another app: with the agent as sender, and once.
+/// Returns `None` when the event must be skipped (the reply is already logged as sent).
+pub(super) fn reconcile_echo(
+    connection: &Connection,
+    tenant: &TenantId,
+    body: EventBody,
+) -> Result<Option<EventBody>, StoreError> {
+    let EventBody::MessageSent(OutboundMessage {
+        message_id: Some(message_id),
+        idempotency_key: Some(key),
+        content,
+        sender: Sender::ExternalApp { .. },
+        reply_to,
+        ..
+    }) = &body
+    else {
+        return Ok(Some(body));
+    };
+    let Some(record) = read_reply(connection, tenant, key)? else {
+        return Ok(Some(body));
+    };
+    if record.state == ReplyState::Sent {
+        return Ok(None);
+    }
+    // The echo is the proof that Meta took the reply even though the relay never heard
+    // back (a timeout, or a stop mid-call): the reply is sent.
+    connection
+        .prepare_cached(
+            "UPDATE replies SET state = 'sent', message_id = ?3, failure = NULL, updated_at = ?4
+             WHERE tenant_id = ?1 AND idempotency_key = ?2",
+        )?
+        .execute(params![
+            tenant.as_str(),
+            key.as_str(),
+            message_id.as_str(),
+            now_text()
+        ])?;
+    Ok(Some(EventBody::MessageSent(OutboundMessage {
+        message_id: Some(message_id.clone()),
+        idempotency_key: Some(key.clone()),
+        content: content.clone(),
+        sender: record.sender,
+        sent_as: record.sent_as.unwrap_or(SentAs::Unknown),
+        reply_to: reply_to.clone(),
+    })))
+}
+
+fn status_columns(status: &ConversationStatus) -> (&'static str, Option<String>) {
+    match status {
+        ConversationStatus::Open => ("open", None),
+        ConversationStatus::Pending => ("pending", None),
+        ConversationStatus::Snoozed { until } => ("snoozed", Some(timestamp(*until))),
+        ConversationStatus::Resolved => ("resolved", None),
+    }
+}
+
+fn status_from_columns(
+    status: &str,
+    snoozed_until: Option<String>,
+) -> Result<ConversationStatus, StoreError> {
+    Ok(match (status, snoozed_until) {
+        ("open", _) => ConversationStatus::Open,
+        ("pending", _) => ConversationStatus::Pending,
+        ("resolved", _) => ConversationStatus::Resolved,
+        ("snoozed", Some(until)) => ConversationStatus::Snoozed {
+            until: parse_time(&until)?,
+        },
+        (other, _) => {
+            return Err(StoreError::Corrupt(format!(
+                "conversation status {other:?}"
+            )));
+        }
+    })
+}
+
+/// Keeps the conversation's and contact's state columns true to a new event, and returns
+/// the events it causes: a customer writing into a resolved or snoozed conversation
+/// reopens it.
+pub(super) fn project(connection: &Connection, event: &Event) -> Result<Vec<NewEvent>, StoreError> {
+    let Some(conversation) = &event.conversation else {
+        return Ok(Vec::new());
+    };
+    let at = timestamp(event.occurred_at);
+    let mut derived = Vec::new();
+    match &event.body {
+        EventBody::MessageReceived(_) => {
+            connection
+                .prepare_cached(
+                    "UPDATE conversations SET last_inbound_at = ?2
+                     WHERE id = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
+                )?
+                .execute(params![conversation.as_str(), at])?;
+            let status: Option<String> = connection
+                .prepare_cached("SELECT status FROM conversations WHERE id = ?1")?
+                .query_row([conversation.as_str()], |row| row.get(0))
+                .optional()?;
+            if matches!(status.as_deref(), Some("resolved" | "snoozed"))
+                && let Some(contact) = &event.contact
+            {
+                derived.push(NewEvent {
+                    id: EventId::new(format!("reopen:{}", event.id)),
+                    tenant: event.tenant.clone(),
+                    channel: event.channel.clone(),
+                    contact: None,
+                    conversation: Some((contact.clone(), conversation.clone())),
+                    occurred_at: event.occurred_at,
+                    body: EventBody::ConversationUpdated {
+                        by: Actor::System,
+                        status: Some(ConversationStatus::Open),
+                        assignee: None,
+                        labels: None,
+                    },
+                    media: Vec::new(),
+                });
+            }
+        }
+        EventBody::MessageSent(message) if message.message_id.is_some() => {
+            connection
+                .prepare_cached(
+                    "UPDATE conversations SET last_outbound_at = ?2
+                     WHERE id = ?1 AND (last_outbound_at IS NULL OR last_outbound_at < ?2)",
+                )?
+                .execute(params![conversation.as_str(), at])?;
+        }
+        EventBody::ContactOptedOut { .. } | EventBody::ContactOptedIn { .. } => {
+            let out = matches!(event.body, EventBody::ContactOptedOut { .. });
+            if let Some(contact) = &event.contact {
+                connection
+                    .prepare_cached("UPDATE contacts SET marketing_opted_out = ?2 WHERE id = ?1")?
+                    .execute(params![contact.as_str(), out])?;
+            }
+        }
+        EventBody::ConversationUpdated {
+            status,
+            assignee,
+            labels,
+            ..
+        } => {
+            if let Some(status) = status {
+                let (status, until) = status_columns(status);
+                connection
+                    .prepare_cached(
+                        "UPDATE conversations SET status = ?2, snoozed_until = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![conversation.as_str(), status, until])?;
+            }
+            if let Some(assignee) = assignee {
+                let agent = match assignee {
+                    Assignee::Agent { agent } => Some(agent.as_str()),
+                    Assignee::Nobody => None,
+                };
+                connection
+                    .prepare_cached("UPDATE conversations SET assignee = ?2 WHERE id = ?1")?
+                    .execute(params![conversation.as_str(), agent])?;
+            }
+            if let Some(labels) = labels {
+                let labels = serde_json::to_string(labels)
+                    .map_err(|e| StoreError::Corrupt(format!("labels: {e}")))?;
+                connection
+                    .prepare_cached("UPDATE conversations SET labels = ?2 WHERE id = ?1")?
+                    .execute(params![conversation.as_str(), labels])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(derived)
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("serialising: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+const REPLY_COLUMNS: &str = "tenant_id, idempotency_key, conversation_id, request_hash, request, \
+    sender, sent_as, state, message_id, failure, attempts";
+
+fn reply_from_row(row: &rusqlite::Row<'_>) -> Result<ReplyRecord, StoreError> {
+    let hash: Vec<u8> = row.get(3)?;
+    let sender: String = row.get(5)?;
+    let sent_as: Option<String> = row.get(6)?;
+    let state: String = row.get(7)?;
+    let failure: Option<String> = row.get(9)?;
+    Ok(ReplyRecord {
+        tenant: TenantId::new(row.get::<_, String>(0)?),
+        key: IdempotencyKey::new(row.get::<_, String>(1)?),
+        conversation: ConversationId::new(row.get::<_, String>(2)?),
+        request_hash: hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("reply request hash".into()))?,
+        request: row.get(4)?,
+        sender: from_json(&sender, "reply sender")?,
+        sent_as: sent_as
+            .map(|text| from_json::<SentAs>(&text, "reply sent_as"))
+            .transpose()?,
+        state: ReplyState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("reply state {state:?}")))?,
+        message_id: row.get(8)?,
+        failure: failure
+            .map(|text| from_json::<SendFailure>(&text, "reply failure"))
+            .transpose()?,
+        attempts: row.get(10)?,
+    })
+}
+
+fn read_reply(
+    connection: &Connection,
+    tenant: &TenantId,
+    key: &IdempotencyKey,
+) -> Result<Option<ReplyRecord>, StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {REPLY_COLUMNS} FROM replies WHERE tenant_id = ?1 AND idempotency_key = ?2"
+    ))?;
+    let mut rows = statement.query(params![tenant.as_str(), key.as_str()])?;
+    rows.next()?.map(reply_from_row).transpose()
+}
+
+fn read_channel_by_id(
+    connection: &Connection,
+    tenant: &TenantId,
+    id: &ChannelId,
+) -> Result<Option<Channel>, StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = ?1 AND id = ?2"
+    ))?;
+    let mut rows = statement.query(params![tenant.as_str(), id.as_str()])?;
+    rows.next()?.map(read_channel).transpose()
+}
+
+/// Appends an audit entry inside the current transaction, chained to the tenant's last.
+pub(super) fn audit_in(
+    connection: &Connection,
+    record: &AuditRecord,
+) -> Result<AuditEntry, StoreError> {
+    let last: Option<(i64, String)> = connection
+        .prepare_cached(
+            "SELECT seq, hash FROM audit WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([record.tenant.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, audit::GENESIS.to_owned()),
+    };
+    let stored_seq = seq;
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit seq {seq}")))?;
+    let at = now_text();
+    let detail = record.detail.to_string();
+    let hash = audit::entry_hash(
+        &prev_hash,
+        record.tenant.as_str(),
+        seq,
+        &at,
+        &record.actor,
+        &record.action,
+        &detail,
+    );
+    connection
+        .prepare_cached(
+            "INSERT INTO audit (tenant_id, seq, at, actor, action, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            record.tenant.as_str(),
+            stored_seq,
+            at,
+            record.actor,
+            record.action,
+            detail,
+            prev_hash,
+            hash
+        ])?;
+    Ok(AuditEntry {
+        tenant: record.tenant.to_string(),
+        seq,
+        at,
+        actor: record.actor.clone(),
+        action: record.action.clone(),
+        detail: record.detail.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
+/// A `channel_updated` event carrying the channel's new snapshot.
+fn channel_event(channel: &Channel) -> NewEvent {
+    NewEvent {
+        id: EventId::new(format!("channel:{}", new_id())),
+        tenant: channel.tenant.clone(),
+        channel: channel.id.clone(),
+        contact: None,
+        conversation: None,
+        occurred_at: Utc::now(),
+        body: EventBody::ChannelUpdated(channel.snapshot()),
+        media: Vec::new(),
+    }
+}
+
+/// Every `media_id` string anywhere in an event body.
+fn media_ids(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("media_id", serde_json::Value::String(id)) => found.push(id.clone()),
+                    _ => media_ids(value, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| media_ids(v, found)),
+        _ => {}
+    }
+}
+
+impl WorkStore for SqliteStore {
+    fn channel(&self, tenant: &TenantId, id: &ChannelId) -> Result<Option<Channel>, StoreError> {
+        self.read(|connection| read_channel_by_id(connection, tenant, id))
+    }
+
+    fn channel_token(&self, id: &ChannelId) -> Result<Option<String>, StoreError> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT token_sealed FROM channels WHERE id = ?1")?
+                .query_row([id.as_str()], |row| row.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    fn change_channel(
+        &self,
+        tenant: &TenantId,
+        id: &ChannelId,
+        change: ChannelChange,
+        audit: Option<AuditRecord>,
+    ) -> Result<Channel, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        let (channel, _) = self.write_then(
+            move |connection, state| {
+                if read_channel_by_id(connection, &tenant, &id)?.is_none() {
+                    return Err(StoreError::NotFound(format!("channel {id}")));
+                }
+                let settings = change.settings.as_ref().map(json_text).transpose()?;
+                connection.execute(
+                    "UPDATE channels SET
+                        display_name = coalesce(?3, display_name),
+                        token_sealed = coalesce(?4, token_sealed),
+                        -- A new token is a re-connection.
+                        needs_reconnection = CASE WHEN ?4 IS NULL THEN needs_reconnection END,
+                        human_agent_approved = coalesce(?5, human_agent_approved),
+                        settings = coalesce(?6, settings),
+                        waba_id = coalesce(?7, waba_id)
+                     WHERE tenant_id = ?1 AND id = ?2",
+                    params![
+                        tenant.as_str(),
+                        id.as_str(),
+                        change.display_name,
+                        change.token_sealed,
+                        change.human_agent_approved,
+                        settings,
+                        change.waba_id
+                    ],
+                )?;
+                let channel = read_channel_by_id(connection, &tenant, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("channel {id}")))?;
+                let appended = append_in(connection, state, vec![channel_event(&channel)])?;
+                if let Some(record) = audit {
+                    audit_in(connection, &record)?;
+                }
+                Ok((channel, appended))
+            },
+            {
+                let publish = self.publisher();
+                move |(_, appended): &(Channel, Appended)| publish(appended)
+            },
+        )?;
+        Ok(channel)
+    }
+
+    fn mark_needs_reconnection(
+        &self,
+        tenant: &TenantId,
+        id: &ChannelId,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id, reason) = (tenant.clone(), id.clone(), reason.to_owned());
+        let appended = self.write_then(
+            move |connection, state| {
+                let changed = connection.execute(
+                    "UPDATE channels SET needs_reconnection = ?3
+                     WHERE tenant_id = ?1 AND id = ?2 AND needs_reconnection IS NULL",
+                    params![tenant.as_str(), id.as_str(), reason],
+                )?;
+                if changed == 0 {
+                    return Ok(Appended::default());
+                }
+                let channel = read_channel_by_id(connection, &tenant, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("channel {id}")))?;
+                let appended = append_in(connection, state, vec![channel_event(&channel)])?;
+                audit_in(
+                    connection,
+                    &AuditRecord {
+                        tenant: tenant.clone(),
+                        actor: "system".into(),
+                        action: "channel_needs_reconnection".into(),
+                        detail: serde_json::json!({"channel": id.as_str(), "reason": reason}),
+                    },
+                )?;
+                Ok(appended)
+            },
+            self.publisher(),
+        )?;
+        Ok(!appended.entries.is_empty())
+    }
+
+    fn conversation_state(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationState>, StoreError> {
+        self.read(|connection| {
+            let row = connection
+                .prepare_cached(
+                    "SELECT conv.channel_id, conv.contact_id, c.external_id, conv.last_inbound_at,
+                            conv.last_outbound_at, conv.status, conv.snoozed_until, conv.assignee,
+                            conv.labels, c.marketing_opted_out
+                     FROM conversations conv JOIN contacts c ON c.id = conv.contact_id
+                     WHERE conv.tenant_id = ?1 AND conv.id = ?2",
+                )?
+                .query_row(params![tenant.as_str(), id.as_str()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, Option<String>>(6)?,
+                        row.get::<_, Option<String>>(7)?,
+                        row.get::<_, String>(8)?,
+                        row.get::<_, bool>(9)?,
+                    ))
+                })
+                .optional()?;
+            let Some((
+                channel,
+                contact,
+                external,
+                inbound,
+                outbound,
+                status,
+                until,
+                assignee,
+                labels,
+                opted_out,
+            )) = row
+            else {
+                return Ok(None);
+            };
+            let channel = read_channel_by_id(connection, tenant, &ChannelId::new(channel))?
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation {id} has no channel")))?;
+            Ok(Some(ConversationState {
+                id: id.clone(),
+                tenant: tenant.clone(),
+                channel,
+                contact: ContactId::new(contact),
+                contact_external_id: external,
+                last_inbound_at: inbound.as_deref().map(parse_time).transpose()?,
+                last_outbound_at: outbound.as_deref().map(parse_time).transpose()?,
+                status: status_from_columns(&status, until)?,
+                assignee: assignee.map(AgentId::new),
+                labels: from_json(&labels, "labels")?,
+                marketing_opted_out: opted_out,
+            }))
+        })
+    }
+
+    fn waiting_conversations(&self, now: DateTime<Utc>) -> Result<Vec<Waiting>, StoreError> {
+        self.read(|connection| {
+            let since = timestamp(now - chrono::TimeDelta::days(8));
+            let mut statement = connection.prepare_cached(
+                "SELECT conv.tenant_id, conv.id, conv.contact_id, conv.channel_id, ch.settings,
+                        conv.last_inbound_at
+                 FROM conversations conv JOIN channels ch ON ch.id = conv.channel_id
+                 WHERE conv.last_inbound_at > ?1
+                   AND (conv.last_outbound_at IS NULL OR conv.last_outbound_at < conv.last_inbound_at)
+                   AND conv.status IN ('open', 'pending')",
+            )?;
+            let mut rows = statement.query([since])?;
+            let mut waiting = Vec::new();
+            while let Some(row) = rows.next()? {
+                let settings: String = row.get(4)?;
+                let last: String = row.get(5)?;
+                waiting.push(Waiting {
+                    tenant: TenantId::new(row.get::<_, String>(0)?),
+                    conversation: ConversationId::new(row.get::<_, String>(1)?),
+                    contact: ContactId::new(row.get::<_, String>(2)?),
+                    channel: ChannelId::new(row.get::<_, String>(3)?),
+                    settings: Arc::new(from_json(&settings, "channel settings")?),
+                    last_inbound_at: parse_time(&last)?,
+                });
+            }
+            Ok(waiting)
+        })
+    }
+
+    fn ended_snoozes(&self, now: DateTime<Utc>) -> Result<Vec<SnoozeEnded>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT tenant_id, id, contact_id, channel_id, snoozed_until FROM conversations
+                 WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?1 AND status = 'snoozed'",
+            )?;
+            let mut rows = statement.query([timestamp(now)])?;
+            let mut ended = Vec::new();
+            while let Some(row) = rows.next()? {
+                let until: String = row.get(4)?;
+                ended.push(SnoozeEnded {
+                    tenant: TenantId::new(row.get::<_, String>(0)?),
+                    conversation: ConversationId::new(row.get::<_, String>(1)?),
+                    contact: ContactId::new(row.get::<_, String>(2)?),
+                    channel: ChannelId::new(row.get::<_, String>(3)?),
+                    until: parse_time(&until)?,
+                });
+            }
+            Ok(ended)
+        })
+    }
+
+    fn reserve_reply(&self, record: ReplyRecord) -> Result<Reservation, StoreError> {
+        self.write(move |connection| {
+            let now = now_text();
+            let inserted = connection
+                .prepare_cached(
+                    "INSERT INTO replies (tenant_id, idempotency_key, conversation_id, request_hash,
+                         request, sender, state, attempts, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7)
+                     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+                )?
+                .execute(params![
+                    record.tenant.as_str(),
+                    record.key.as_str(),
+                    record.conversation.as_str(),
+                    record.request_hash.as_slice(),
+                    record.request,
+                    json_text(&record.sender)?,
+                    now
+                ])?;
+            if inserted == 1 {
+                return read_reply(connection, &record.tenant, &record.key)?
+                    .map(Reservation::New)
+                    .ok_or_else(|| StoreError::Corrupt("a reserved reply vanished".into()));
+            }
+            let existing = read_reply(connection, &record.tenant, &record.key)?
+                .ok_or_else(|| StoreError::Corrupt("a conflicting reply vanished".into()))?;
+            if existing.state == ReplyState::Failed
+                && existing.request_hash == record.request_hash
+                && existing.conversation == record.conversation
+            {
+                connection.execute(
+                    "UPDATE replies SET state = 'queued', failure = NULL, updated_at = ?3
+                     WHERE tenant_id = ?1 AND idempotency_key = ?2 AND state = 'failed'",
+                    params![record.tenant.as_str(), record.key.as_str(), now],
+                )?;
+                return read_reply(connection, &record.tenant, &record.key)?
+                    .map(Reservation::Requeued)
+                    .ok_or_else(|| StoreError::Corrupt("a requeued reply vanished".into()));
+            }
+            Ok(Reservation::Existing(existing))
+        })
+    }
+
+    fn reply(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<ReplyRecord>, StoreError> {
+        self.read(|connection| read_reply(connection, tenant, key))
+    }
+
+    fn reply_sending(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        sent_as: SentAs,
+    ) -> Result<ReplyRecord, StoreError> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.write(move |connection| {
+            let changed = connection.execute(
+                "UPDATE replies SET state = 'sending', sent_as = ?3, attempts = attempts + 1,
+                     updated_at = ?4
+                 WHERE tenant_id = ?1 AND idempotency_key = ?2 AND state = 'queued'",
+                params![
+                    tenant.as_str(),
+                    key.as_str(),
+                    json_text(&sent_as)?,
+                    now_text()
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!("reply {key} is not queued")));
+            }
+            read_reply(connection, &tenant, &key)?
+                .ok_or_else(|| StoreError::NotFound(format!("reply {key}")))
+        })
+    }
+
+    fn finish_reply(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        outcome: ReplyOutcome,
+        events: Vec<NewEvent>,
+        audit: Option<AuditRecord>,
+    ) -> Result<Appended, StoreError> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.write_then(
+            move |connection, state| {
+                let (new_state, message_id, failure) = match &outcome {
+                    ReplyOutcome::Sent { message_id } => ("sent", Some(message_id.clone()), None),
+                    ReplyOutcome::Failed { failure, retry } => (
+                        if *retry { "queued" } else { "failed" },
+                        None,
+                        Some(failure),
+                    ),
+                    ReplyOutcome::Unknown { failure } => ("unknown", None, Some(failure)),
+                };
+                let failure = failure.map(json_text).transpose()?;
+                // An echo may have proved the send already: never step back from `sent`.
+                connection.execute(
+                    "UPDATE replies SET state = ?3, message_id = coalesce(?4, message_id),
+                         failure = ?5, updated_at = ?6
+                     WHERE tenant_id = ?1 AND idempotency_key = ?2 AND state != 'sent'",
+                    params![
+                        tenant.as_str(),
+                        key.as_str(),
+                        new_state,
+                        message_id,
+                        failure,
+                        now_text()
+                    ],
+                )?;
+                let appended = append_in(connection, state, events)?;
+                if let Some(record) = audit {
+                    audit_in(connection, &record)?;
+                }
+                Ok(appended)
+            },
+            self.publisher(),
+        )
+    }
+
+    fn unfinished_replies(&self) -> Result<Vec<ReplyRecord>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {REPLY_COLUMNS} FROM replies WHERE state IN ('queued', 'sending')"
+            ))?;
+            let mut rows = statement.query([])?;
+            let mut replies = Vec::new();
+            while let Some(row) = rows.next()? {
+                replies.push(reply_from_row(row)?);
+            }
+            Ok(replies)
+        })
+    }
+
+    fn replace_templates(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+        templates: Vec<Template>,
+    ) -> Result<(), StoreError> {
+        let (tenant, channel) = (tenant.clone(), channel.clone());
+        self.write(move |connection| {
+            connection.execute(
+                "DELETE FROM templates WHERE tenant_id = ?1 AND channel_id = ?2",
+                params![tenant.as_str(), channel.as_str()],
+            )?;
+            let synced_at = now_text();
+            for template in templates {
+                connection
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO templates (channel_id, tenant_id, name, language,
+                             category, status, meta_id, components, synced_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        channel.as_str(),
+                        tenant.as_str(),
+                        template.name,
+                        template.language,
+                        template.category,
+                        template.status,
+                        template.meta_id,
+                        template.components.to_string(),
+                        synced_at
+                    ])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn templates(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+    ) -> Result<Vec<Template>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT name, language, category, status, meta_id, components FROM templates
+                 WHERE tenant_id = ?1 AND channel_id = ?2 ORDER BY name, language",
+            )?;
+            let mut rows = statement.query(params![tenant.as_str(), channel.as_str()])?;
+            let mut templates = Vec::new();
+            while let Some(row) = rows.next()? {
+                let components: String = row.get(5)?;
+                templates.push(Template {
+                    name: row.get(0)?,
+                    language: row.get(1)?,
+                    category: row.get(2)?,
+                    status: row.get(3)?,
+                    meta_id: row.get(4)?,
+                    components: from_json(&components, "template components")?,
+                });
+            }
+            Ok(templates)
+        })
+    }
+
+    fn template_channels(&self) -> Result<Vec<Channel>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CHANNEL_COLUMNS} FROM channels
+                 WHERE kind = 'whatsapp' AND waba_id IS NOT NULL AND token_sealed IS NOT NULL
+                   AND needs_reconnection IS NULL"
+            ))?;
+            let mut rows = statement.query([])?;
+            let mut channels = Vec::new();
+            while let Some(row) = rows.next()? {
+                channels.push(read_channel(row)?);
+            }
+            Ok(channels)
+        })
+    }
+
+    fn erase_contact(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        receipt: ReceiptId,
+        audit: AuditRecord,
+    ) -> Result<ErasureReceipt, StoreError> {
+        let (tenant, contact) = (tenant.clone(), contact.clone());
+        let (erased, _) = self.write_then(
+            move |connection, state| {
+                let found = connection
+                    .prepare_cached(
+                        "SELECT c.channel_id, ch.kind, c.external_id, conv.id
+                         FROM contacts c JOIN channels ch ON ch.id = c.channel_id
+                         LEFT JOIN conversations conv ON conv.contact_id = c.id
+                         WHERE c.tenant_id = ?1 AND c.id = ?2",
+                    )?
+                    .query_row(params![tenant.as_str(), contact.as_str()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, Option<String>>(3)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((channel, kind, external_id, conversation)) = found else {
+                    return Err(StoreError::NotFound(format!("contact {contact}")));
+                };
+                let channel = ChannelId::new(channel);
+
+                // The contact's events become tombstones in place: same sequence numbers,
+                // same ids (so a redelivered webhook is still recognised and not stored
+                // again), no content.
+                let mut events: Vec<(i64, String)> = Vec::new();
+                {
+                    let mut statement = connection.prepare_cached(
+                        "SELECT seq, body FROM events WHERE tenant_id = ?1 AND contact_id = ?2",
+                    )?;
+                    let mut rows = statement.query(params![tenant.as_str(), contact.as_str()])?;
+                    while let Some(row) = rows.next()? {
+                        events.push((row.get(0)?, row.get(1)?));
+                    }
+                }
+                let mut media = Vec::new();
+                for (seq, body) in &events {
+                    let mut event: Event = from_json(body, "event")?;
+                    if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
+                        media_ids(&value, &mut media);
+                    }
+                    event.body = EventBody::Redacted {
+                        receipt: receipt.clone(),
+                    };
+                    connection
+                        .prepare_cached(
+                            "UPDATE events SET type = 'redacted', body = ?3
+                             WHERE tenant_id = ?1 AND seq = ?2",
+                        )?
+                        .execute(params![tenant.as_str(), seq, json_text(&event)?])?;
+                }
+                let mut media_removed = 0;
+                for id in &media {
+                    media_removed += connection
+                        .prepare_cached("DELETE FROM media WHERE tenant_id = ?1 AND id = ?2")?
+                        .execute(params![tenant.as_str(), id])?;
+                }
+                let replies_removed = match &conversation {
+                    Some(conversation) => connection.execute(
+                        "DELETE FROM replies WHERE tenant_id = ?1 AND conversation_id = ?2",
+                        params![tenant.as_str(), conversation],
+                    )?,
+                    None => 0,
+                };
+                // Bodies Meta signed but the relay could not use may hold this person's
+                // messages too: any that names their platform id goes.
+                let quarantined_removed = connection.execute(
+                    "DELETE FROM quarantine WHERE instr(body, CAST(?1 AS BLOB)) > 0",
+                    [external_id.as_str()],
+                )?;
+                connection.execute(
+                    "DELETE FROM conversations WHERE tenant_id = ?1 AND contact_id = ?2",
+                    params![tenant.as_str(), contact.as_str()],
+                )?;
+                connection.execute(
+                    "DELETE FROM contacts WHERE tenant_id = ?1 AND id = ?2",
+                    params![tenant.as_str(), contact.as_str()],
+                )?;
+                state
+                    .contacts
+                    .retain(|_, (id, _, _)| id != contact.as_str());
+
+                let erased_event = NewEvent {
+                    id: EventId::new(format!("erased:{receipt}")),
+                    tenant: tenant.clone(),
+                    channel: channel.clone(),
+                    contact: None,
+                    conversation: conversation
+                        .map(|conversation| (contact.clone(), ConversationId::new(conversation))),
+                    occurred_at: Utc::now(),
+                    body: EventBody::ContactErased {
+                        receipt: receipt.clone(),
+                    },
+                    media: Vec::new(),
+                };
+                let appended = append_in(connection, state, vec![erased_event])?;
+                let seq = appended.entries.first().map(|e| e.seq).unwrap_or_default();
+                let erased = ErasureReceipt {
+                    receipt: receipt.to_string(),
+                    tenant: tenant.to_string(),
+                    contact: contact.to_string(),
+                    channel_kind: kind,
+                    events_redacted: events.len() as u64,
+                    media_removed: media_removed as u64,
+                    replies_removed: replies_removed as u64,
+                    quarantined_removed: quarantined_removed as u64,
+                    seq,
+                };
+                let mut record = audit;
+                if let serde_json::Value::Object(detail) = &mut record.detail
+                    && let Ok(serde_json::Value::Object(counts)) = serde_json::to_value(&erased)
+                {
+                    detail.extend(counts);
+                }
+                audit_in(connection, &record)?;
+                Ok((erased, appended))
+            },
+            {
+                let publish = self.publisher();
+                move |(_, appended): &(ErasureReceipt, Appended)| publish(appended)
+            },
+        )?;
+        Ok(erased)
+    }
+
+    fn contacts_by_external_id(
+        &self,
+        app_id: &str,
+        external_id: &str,
+    ) -> Result<Vec<ContactMatch>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT c.tenant_id, c.id, ch.kind FROM channels ch
+                 JOIN contacts c ON c.channel_id = ch.id AND c.external_id = ?2
+                 WHERE ch.app_id = ?1",
+            )?;
+            let mut rows = statement.query(params![app_id, external_id])?;
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                let kind: String = row.get(2)?;
+                found.push(ContactMatch {
+                    tenant: TenantId::new(row.get::<_, String>(0)?),
+                    contact: ContactId::new(row.get::<_, String>(1)?),
+                    channel_kind: channel_kind(&kind)?,
+                });
+            }
+            Ok(found)
+        })
+    }
+
+    fn agents_may_erase(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        self.read(|connection| {
+            connection
+                .prepare_cached("SELECT agents_may_erase FROM tenants WHERE id = ?1")?
+                .query_row([tenant.as_str()], |row| row.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))
+        })
+    }
+
+    fn set_agents_may_erase(&self, tenant: &TenantId, allowed: bool) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write(move |connection| {
+            require_tenant(connection, &tenant)?;
+            connection.execute(
+                "UPDATE tenants SET agents_may_erase = ?2 WHERE id = ?1",
+                params![tenant.as_str(), allowed],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        let connection = open_connection(&self.path)?;
+        // Readers on old snapshots keep old frames alive; they finish within moments.
+        for _ in 0..200 {
+            let busy: i64 =
+                connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            thread::sleep(std::time::Duration::from_millis(25));
+        }
+        Err(StoreError::Corrupt(
+            "the WAL could not be checkpointed: a reader held it for 5 s".into(),
+        ))
+    }
+
+    fn record_deletion_request(
+        &self,
+        code: &str,
+        app_id: &str,
+        user_hash: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let row = (
+            code.to_owned(),
+            app_id.to_owned(),
+            user_hash.to_owned(),
+            outcome.to_owned(),
+        );
+        self.write(move |connection| {
+            connection.execute(
+                "INSERT INTO deletion_requests (confirmation_code, app_id, user_hash, received_at, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.0, row.1, row.2, now_text(), row.3],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn deletion_request(&self, code: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT received_at, outcome FROM deletion_requests WHERE confirmation_code = ?1",
+                )?
+                .query_row([code], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    fn add_bot_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        key_hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        let (tenant, name) = (tenant.clone(), name.to_owned());
+        self.write(move |connection| {
+            require_tenant(connection, &tenant)?;
+            connection.execute(
+                "INSERT INTO bot_keys (key_hash, tenant_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key_hash.as_slice(), tenant.as_str(), name, now_text()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn bot_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<BotIdentity>, StoreError> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT tenant_id, name FROM bot_keys WHERE key_hash = ?1")?
+                .query_row([key_hash.as_slice()], |row| {
+                    Ok(BotIdentity {
+                        tenant: TenantId::new(row.get::<_, String>(0)?),
+                        name: row.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
+        self.write(move |connection| audit_in(connection, &record))
+    }
+
+    fn audit_log(&self, tenant: &TenantId) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT tenant_id, seq, at, actor, action, detail, prev_hash, hash FROM audit
+                 WHERE tenant_id = ?1 ORDER BY seq",
+            )?;
+            let mut rows = statement.query([tenant.as_str()])?;
+            let mut entries = Vec::new();
+            while let Some(row) = rows.next()? {
+                let detail: String = row.get(5)?;
+                let seq: i64 = row.get(1)?;
+                entries.push(AuditEntry {
+                    tenant: row.get(0)?,
+                    seq: u64::try_from(seq)
+                        .map_err(|_| StoreError::Corrupt(format!("audit seq {seq}")))?,
+                    at: row.get(2)?,
+                    actor: row.get(3)?,
+                    action: row.get(4)?,
+                    detail: from_json(&detail, "audit detail")?,
+                    prev_hash: row.get(6)?,
+                    hash: row.get(7)?,
+                });
+            }
+            Ok(entries)
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! What the store keeps for agents' work: replies and their idempotency keys, templates,
+//! conversation state, channel settings, erasure, Meta's deletion requests, bot keys and
+//! the audit log. Implemented for SQLite in `sqlite/work.rs`.
+
+use super::{Appended, Channel, NewEvent, StoreError};
+use crate::audit::AuditEntry;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use ventana_protocol::event::{ConversationStatus, SendFailure, Sender, SentAs};
+use ventana_protocol::ids::{
+    AgentId, ChannelId, ContactId, ConversationId, IdempotencyKey, ReceiptId, TenantId,
+};
+use ventana_protocol::{ChannelKind, ChannelSettings};
+
+/// Where a reply is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyState {
+    /// Accepted, not yet handed to Meta (or waiting to retry after a rate limit).
+    Queued,
+    /// A call to Meta is in flight.
+    Sending,
+    /// Meta accepted it.
+    Sent,
+    /// Meta refused it; nothing was sent. May be retried with the same key.
+    Failed,
+    /// The call's outcome is unknown (a timeout, or the relay stopped mid-call): it may
+    /// have gone out, so the relay will not send this key again.
+    Unknown,
+}
+
+impl ReplyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "queued" => Self::Queued,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "unknown" => Self::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// A reply under its idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyRecord {
+    pub tenant: TenantId,
+    pub key: IdempotencyKey,
+    pub conversation: ConversationId,
+    pub request_hash: [u8; 32],
+    /// The reply as asked, JSON (`replies::Draft`).
+    pub request: String,
+    pub sender: Sender,
+    pub sent_as: Option<SentAs>,
+    pub state: ReplyState,
+    pub message_id: Option<String>,
+    pub failure: Option<SendFailure>,
+    pub attempts: u32,
+}
+
+/// What reserving a key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// The key is new: this caller owns the send.
+    New(ReplyRecord),
+    /// A failed reply with the same request was put back in the queue: this caller owns
+    /// the new attempt.
+    Requeued(ReplyRecord),
+    /// The key was already used; nothing changed.
+    Existing(ReplyRecord),
+}
+
+/// How a send attempt ended, to be recorded with its events in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyOutcome {
+    Sent {
+        message_id: String,
+    },
+    /// Meta refused; `retry` says whether the relay will try again by itself.
+    Failed {
+        failure: SendFailure,
+        retry: bool,
+    },
+    Unknown {
+        failure: SendFailure,
+    },
+}
+
+/// What policy and workflow need about one conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationState {
+    pub id: ConversationId,
+    pub tenant: TenantId,
+    pub channel: Channel,
+    pub contact: ContactId,
+    /// The contact's id on the platform (PSID, IGSID, WhatsApp number).
+    pub contact_external_id: String,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub last_outbound_at: Option<DateTime<Utc>>,
+    pub status: ConversationStatus,
+    pub assignee: Option<AgentId>,
+    pub labels: BTreeSet<String>,
+    pub marketing_opted_out: bool,
+}
+
+/// A WhatsApp template as Meta describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Template {
+    pub name: String,
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: String,
+    /// `APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`.
+    pub status: String,
+    pub meta_id: Option<String>,
+    /// Meta's components (header, body, footer, buttons), as Meta sent them.
+    #[schema(value_type = Object)]
+    pub components: serde_json::Value,
+}
+
+/// A conversation waiting on an answer, for the escalation sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub contact: ContactId,
+    pub channel: ChannelId,
+    pub settings: std::sync::Arc<ChannelSettings>,
+    pub last_inbound_at: DateTime<Utc>,
+}
+
+/// A snoozed conversation whose time has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnoozeEnded {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub contact: ContactId,
+    pub channel: ChannelId,
+    pub until: DateTime<Utc>,
+}
+
+/// A change an admin makes to a channel; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelChange {
+    pub display_name: Option<String>,
+    /// Sealed already: the store never sees the token in the clear.
+    pub token_sealed: Option<String>,
+    pub human_agent_approved: Option<bool>,
+    pub settings: Option<ChannelSettings>,
+    pub waba_id: Option<String>,
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub tenant: TenantId,
+    pub actor: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// What erasing a contact removed (counts only: the receipt must not hold the data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErasureReceipt {
+    pub receipt: String,
+    pub tenant: String,
+    pub contact: String,
+    pub channel_kind: String,
+    pub events_redacted: u64,
+    pub media_removed: u64,
+    pub replies_removed: u64,
+    pub quarantined_removed: u64,
+    /// The sequence number of the `contact_erased` event.
+    pub seq: u64,
+}
+
+/// A contact matched by its platform id, for Meta's deletion requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactMatch {
+    pub tenant: TenantId,
+    pub contact: ContactId,
+    pub channel_kind: ChannelKind,
+}
+
+/// A bot key's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    pub tenant: TenantId,
+    pub name: String,
+}
+
+pub trait WorkStore {
+    /// A channel of `tenant` by our id.
+    fn channel(&self, tenant: &TenantId, id: &ChannelId) -> Result<Option<Channel>, StoreError>;
+    /// The channel's sealed access token, if one is set.
+    fn channel_token(&self, id: &ChannelId) -> Result<Option<String>, StoreError>;
+    /// Applies `change` and appends the resulting `channel_updated` event (plus an audit
+    /// entry, when `audit` is given) in one transaction.
+    fn change_channel(
+        &self,
+        tenant: &TenantId,
+        id: &ChannelId,
+        change: ChannelChange,
+        audit: Option<AuditRecord>,
+    ) -> Result<Channel, StoreError>;
+    /// Marks the channel as needing re-connection (Meta rejected its token); a no-op if
+    /// it already is. Returns whether it changed.
+    fn mark_needs_reconnection(
+        &self,
+        tenant: &TenantId,
+        id: &ChannelId,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    fn conversation_state(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationState>, StoreError>;
+    /// Conversations whose customer is waiting for an answer (last inbound message
+    /// after the last outbound one, within the last 8 days), open or pending.
+    fn waiting_conversations(&self, now: DateTime<Utc>) -> Result<Vec<Waiting>, StoreError>;
+    fn ended_snoozes(&self, now: DateTime<Utc>) -> Result<Vec<SnoozeEnded>, StoreError>;
+
+    /// Takes `record.key` for `record` if it is new (or failed, with the same request).
+    fn reserve_reply(&self, record: ReplyRecord) -> Result<Reservation, StoreError>;
+    fn reply(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<ReplyRecord>, StoreError>;
+    /// Marks the key's call to Meta as in flight (committed before the call).
+    fn reply_sending(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        sent_as: SentAs,
+    ) -> Result<ReplyRecord, StoreError>;
+    /// Records how the attempt ended and appends `events`, in one transaction.
+    fn finish_reply(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        outcome: ReplyOutcome,
+        events: Vec<NewEvent>,
+        audit: Option<AuditRecord>,
+    ) -> Result<Appended, StoreError>;
+    /// Replies that were queued or in flight when the relay stopped.
+    fn unfinished_replies(&self) -> Result<Vec<ReplyRecord>, StoreError>;
+
+    /// Replaces the channel's templates with what Meta listed.
+    fn replace_templates(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+        templates: Vec<Template>,
+    ) -> Result<(), StoreError>;
+    fn templates(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+    ) -> Result<Vec<Template>, StoreError>;
+    /// WhatsApp channels with a WABA and a token, for the periodic template sync.
+    fn template_channels(&self) -> Result<Vec<Channel>, StoreError>;
+
+    /// Erases a contact (see invariant 9) and returns the receipt.
+    fn erase_contact(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        receipt: ReceiptId,
+        audit: AuditRecord,
+    ) -> Result<ErasureReceipt, StoreError>;
+    /// Contacts on the app's channels whose platform id is `external_id`.
+    fn contacts_by_external_id(
+        &self,
+        app_id: &str,
+        external_id: &str,
+    ) -> Result<Vec<ContactMatch>, StoreError>;
+    fn agents_may_erase(&self, tenant: &TenantId) -> Result<bool, StoreError>;
+    fn set_agents_may_erase(&self, tenant: &TenantId, allowed: bool) -> Result<(), StoreError>;
+    /// Folds the WAL into the database and truncates it, retrying while readers hold
+    /// old snapshots: after this, erased data is in no file.
+    fn checkpoint_truncate(&self) -> Result<(), StoreError>;
+
+    fn record_deletion_request(
+        &self,
+        code: &str,
+        app_id: &str,
+        user_hash: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError>;
+    /// (received_at, outcome JSON) of a deletion request.
+    fn deletion_request(&self, code: &str) -> Result<Option<(String, String)>, StoreError>;
+
+    fn add_bot_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        key_hash: [u8; 32],
+    ) -> Result<(), StoreError>;
+    fn bot_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<BotIdentity>, StoreError>;
+
+    fn audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError>;
+    fn audit_log(&self, tenant: &TenantId) -> Result<Vec<AuditEntry>, StoreError>;
+}

@@ -1,0 +1,99 @@
+//! What happens with time rather than with a request: waiting customers and closing
+//! windows escalate, snoozes end, WhatsApp templates are re-synced.
+//!
+//! Every event it appends has an id made from its cause (the conversation and the
+//! customer message it is about), so sweeping twice, or on two relays, records it once.
+
+use crate::rules;
+use crate::server::AppState;
+use crate::store::NewEvent;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use ventana_protocol::EventBody;
+use ventana_protocol::event::{Actor, ConversationStatus};
+use ventana_protocol::ids::EventId;
+
+/// The events due at `now`: time-based escalations and ended snoozes.
+pub fn due_events(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Vec<NewEvent>, crate::store::StoreError> {
+    let mut events = Vec::new();
+    for waiting in state.store.waiting_conversations(now)? {
+        for due in rules::due_escalations(&waiting.settings, waiting.last_inbound_at, now) {
+            events.push(NewEvent {
+                id: EventId::new(format!(
+                    "escalate:{}:{}",
+                    due.id_suffix, waiting.conversation
+                )),
+                tenant: waiting.tenant.clone(),
+                channel: waiting.channel.clone(),
+                contact: None,
+                conversation: Some((waiting.contact.clone(), waiting.conversation.clone())),
+                occurred_at: now,
+                body: EventBody::Escalated { reason: due.reason },
+                media: Vec::new(),
+            });
+        }
+    }
+    for ended in state.store.ended_snoozes(now)? {
+        events.push(NewEvent {
+            id: EventId::new(format!(
+                "snooze-end:{}:{}",
+                ended.conversation,
+                ended.until.timestamp_millis()
+            )),
+            tenant: ended.tenant,
+            channel: ended.channel,
+            contact: None,
+            conversation: Some((ended.contact, ended.conversation)),
+            occurred_at: ended.until,
+            body: EventBody::ConversationUpdated {
+                by: Actor::System,
+                status: Some(ConversationStatus::Open),
+                assignee: None,
+                labels: None,
+            },
+            media: Vec::new(),
+        });
+    }
+    Ok(events)
+}
+
+/// Runs until the process ends: a sweep every `every`, templates every `templates_every`.
+pub async fn run(state: Arc<AppState>, every: Duration, templates_every: Duration) {
+    let mut last_templates: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let worker = Arc::clone(&state);
+        let swept = tokio::task::spawn_blocking(move || {
+            let events = due_events(&worker, Utc::now())?;
+            if events.is_empty() {
+                return Ok(0);
+            }
+            worker.store.append(events).map(|a| a.entries.len())
+        })
+        .await;
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "sweeper recorded escalations or ended snoozes"),
+            Ok(Err(error)) => tracing::error!(%error, "sweep failed"),
+            Err(error) => tracing::error!(%error, "sweep panicked"),
+        }
+        if last_templates.is_none_or(|at| at.elapsed() >= templates_every) {
+            last_templates = Some(Instant::now());
+            let store = Arc::clone(&state.store);
+            let channels = tokio::task::spawn_blocking(move || store.template_channels()).await;
+            if let Ok(Ok(channels)) = channels {
+                for channel in channels {
+                    if let Err(error) = crate::channels::sync_templates(&state, &channel).await {
+                        tracing::warn!(channel = %channel.id, %error, "periodic template sync failed");
+                    }
+                }
+            }
+        }
+    }
+}
