@@ -60,6 +60,13 @@ enum Command {
         /// The relay's public base URL, for links it hands out (the data-deletion status page).
         #[arg(long, env = "VENTANA_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds between checks of time-based rules (waiting customers, closing windows,
+        /// snoozes).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        sweep_seconds: u64,
+        /// Base delay in milliseconds before retrying a rate-limited reply (doubles each time).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60000))]
+        retry_base_ms: u64,
     },
     /// Manage tenants (the businesses the relay serves).
     Tenant {
@@ -279,9 +286,13 @@ fn open(cli: &Cli) -> anyhow::Result<Relay> {
         instagram_graph_url,
         graph_version,
         public_url,
+        sweep_seconds,
+        retry_base_ms,
         ..
     } = &cli.command
     {
+        settings.sweep_every = std::time::Duration::from_secs(*sweep_seconds);
+        settings.replies.retry_base = std::time::Duration::from_millis(*retry_base_ms);
         anyhow::ensure!(
             graph_version
                 .strip_prefix('v')
