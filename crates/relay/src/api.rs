@@ -470,13 +470,21 @@ pub async fn conversation(
 #[openapi(
     info(title = "Ventana relay", description = "The desktop API of Ventana's relay. Meta's webhooks arrive at /webhooks/meta/{app_id}."),
     paths(login, refresh, logout, me, events, conversation, crate::stream::handler,
+          crate::conversations::reply, crate::conversations::reply_state,
+          crate::conversations::window, crate::conversations::update,
+          crate::conversations::note, crate::conversations::escalate,
+          crate::channels::list, crate::channels::read, crate::channels::change,
+          crate::channels::templates, crate::channels::refresh_templates,
+          crate::erasure::erase, crate::erasure::data_deletion, crate::erasure::deletion_status,
           crate::webhook::intake::verify_subscription, crate::webhook::intake::receive),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Signing in and out"),
         (name = "log", description = "The tenant's event log"),
         (name = "stream", description = "The live event stream (websocket)"),
-        (name = "conversations"),
+        (name = "conversations", description = "Replies under Meta's window rules, the workflow, notes, hand-offs"),
+        (name = "channels", description = "Channel settings (admins change them) and WhatsApp templates"),
+        (name = "erasure", description = "Erasing an end user, and Meta's data-deletion callback"),
         (name = "webhooks", description = "Meta's webhooks (called by Meta, not by desktops)"),
     )
 )]

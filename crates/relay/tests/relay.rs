@@ -393,12 +393,28 @@ async fn the_openapi_document_is_served_and_secrets_are_sealed_at_rest() {
         "/v1/stream",
         "/v1/events",
         "/webhooks/meta/{app_id}",
+        "/v1/conversations/{id}/replies",
+        "/v1/conversations/{id}/replies/{key}",
+        "/v1/conversations/{id}/window",
+        "/v1/conversations/{id}/notes",
+        "/v1/conversations/{id}/escalate",
+        "/v1/channels",
+        "/v1/channels/{id}",
+        "/v1/channels/{id}/templates",
+        "/v1/channels/{id}/templates/refresh",
+        "/v1/contacts/{id}/erase",
+        "/meta/data-deletion/{app_id}",
+        "/meta/data-deletion/status/{code}",
     ] {
         assert!(
             spec["paths"][path].is_object(),
             "{path} missing from the OpenAPI document"
         );
     }
+    assert!(
+        spec["paths"]["/v1/conversations/{id}"]["patch"].is_object(),
+        "the workflow change is documented"
+    );
     drop(relay);
 
     let mut stored = Vec::new();
