@@ -1,6 +1,11 @@
-//! A stand-in for Meta, for tests and the demo: it generates webhook traffic in the shapes
-//! Meta sends, serialises and signs it the way Meta does, and posts it to a relay. (Serving
-//! the Graph API subset Ventana calls is later work.)
+//! A stand-in for Meta, for tests and the demo, in two halves:
+//!
+//! - **Webhooks in**: it generates webhook traffic in the shapes Meta sends ([`Generator`]),
+//!   serialises and signs it the way Meta does, and posts it to a relay ([`Poster`]).
+//! - **Graph API out**: [`graph::GraphSim`] serves the Graph API subset the relay calls
+//!   (Messenger, Instagram and WhatsApp sends, WhatsApp templates and media) over HTTP on
+//!   127.0.0.1, enforces the messaging windows and answers with Meta's error bodies, and
+//!   after each accepted send posts the echo, delivery, read or status webhooks Meta would.
 //!
 //! It must stay faithful to `fixtures/meta/` and the Meta reference: the relay is only as
 //! well tested as metasim is true to Meta.
@@ -18,6 +23,7 @@
 
 pub mod clock;
 pub mod content;
+pub mod graph;
 mod ids;
 pub mod meta_json;
 pub mod post;
@@ -29,6 +35,7 @@ pub mod webhook;
 mod wire;
 
 pub use clock::Clock;
+pub use graph::{Failure, GraphSim, GraphSimConfig, Outcome};
 pub use post::{PostError, Poster, Reply};
 pub use traffic::{Event, GenError, Generator, GeneratorConfig};
 pub use universe::{Channel, ChannelInfo, Contact, Conversation, Lang, Platform, Universe};

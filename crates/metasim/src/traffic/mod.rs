@@ -14,6 +14,7 @@ mod messaging;
 mod whatsapp;
 
 pub use messaging::PAGE_INBOX_APP_ID;
+pub(crate) use whatsapp::{ERROR_HREF, FAILURES};
 
 use crate::clock::Clock;
 use crate::content::{pick, pick_ref};

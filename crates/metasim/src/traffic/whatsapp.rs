@@ -14,8 +14,9 @@ use rand::Rng;
 const MEDIA_URL_FROM_MS: i64 = 1_762_905_600_000;
 
 /// Failure reasons of `failed` statuses: (code, title, details), from the reference's
-/// WhatsApp error table (the first is the fixture's).
-const FAILURES: &[(u32, &str, &str)] = &[
+/// WhatsApp error table (the first is the fixture's). The Graph stand-in uses them for
+/// the `failed` statuses it posts.
+pub(crate) const FAILURES: &[(u32, &str, &str)] = &[
     (
         131_047,
         "Re-engagement message",
@@ -39,7 +40,9 @@ const FAILURES: &[(u32, &str, &str)] = &[
     ),
 ];
 
-const ERROR_HREF: &str = "/documentation/business-messaging/whatsapp/support/error-codes";
+/// The `href` of WhatsApp error objects (fixture `whatsapp_statuses_sent_read_failed.json`).
+pub(crate) const ERROR_HREF: &str =
+    "/documentation/business-messaging/whatsapp/support/error-codes";
 
 /// How the business's messages are priced: (`type`, `category`, `billable`).
 const PRICING: &[(&str, &str, bool)] = &[
