@@ -15,7 +15,7 @@
 //!    shown twice) or failed (with Meta's code and a reason in words). A 190 marks the
 //!    channel as needing re-connection, which every desktop sees.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, blocking};
 use crate::graph::{AttachmentKind, Credentials, GraphError, Outgoing, Payload};
 use crate::meta_error::failure_from_meta;
 use crate::server::AppState;
@@ -412,13 +412,6 @@ fn request_hash(conversation: &str, draft: &Draft) -> Result<[u8; 32], ApiError>
     Ok(Sha256::digest(json.as_bytes()).into())
 }
 
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    crate::error::blocking(what, work).await
-}
-
 /// Takes a reply in: checks it, reserves its key, and sends it (waiting up to
 /// `ReplySettings::wait` for the outcome). Answers 200 with a final state, 202 while it
 /// is still on its way.
@@ -524,7 +517,7 @@ fn status_of(state: ReplyState) -> StatusCode {
 }
 
 /// The backoff before attempt `attempt + 1`, with jitter (half to all of it).
-fn backoff(settings: &crate::replies::ReplySettings, attempt: u32, code: i64) -> Duration {
+fn backoff(settings: &ReplySettings, attempt: u32, code: i64) -> Duration {
     let factor: u32 = if code == 131056 { 4 } else { 2 };
     let exponent = attempt.saturating_sub(1).min(10);
     let full = settings

@@ -46,10 +46,6 @@ async fn find_app(state: &Arc<AppState>, app_id: &str) -> Result<Option<MetaApp>
     blocking("looking up the Meta app", move || store.meta_app(&id)).await
 }
 
-fn forbidden(reason: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
-}
-
 /// Meta's verify handshake: echo `hub.challenge` when `hub.verify_token` matches.
 #[utoipa::path(
     get, path = "/webhooks/meta/{app_id}", tag = "webhooks",
@@ -86,7 +82,7 @@ pub async fn verify_subscription(
             .map_err(|e| ApiError::internal("opening the verify token", e))?,
         None => {
             tracing::warn!(%app_id, "verify handshake refused: unknown app or no verify token configured");
-            return Err(forbidden("this app cannot be verified"));
+            return Err(ApiError::forbidden("this app cannot be verified"));
         }
     };
     let matches = !expected.is_empty() && bool::from(expected.as_slice().ct_eq(offered.as_bytes()));
@@ -97,7 +93,7 @@ pub async fn verify_subscription(
         }
         _ => {
             tracing::warn!(%app_id, "verify handshake refused");
-            Err(forbidden("the verify token does not match"))
+            Err(ApiError::forbidden("the verify token does not match"))
         }
     }
 }
