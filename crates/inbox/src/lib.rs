@@ -4,3 +4,6 @@
 //! they can be used and tested without a window; `src-tauri/` only wires them to commands.
 
 pub mod cache;
+pub mod media;
+pub mod notify;
+pub mod secrets;

@@ -5,7 +5,6 @@
 //! data belongs to one (invariant 7); the log's sequence per tenant has no gaps and an
 //! event's stable id is unique per tenant (invariants 4 and 5).
 
-pub mod migrate;
 pub mod sqlite;
 mod work;
 
@@ -33,7 +32,7 @@ pub enum StoreError {
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
     #[error(transparent)]
-    Migration(#[from] migrate::MigrationError),
+    Migration(#[from] ventana_migrate::MigrationError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

@@ -10,7 +10,6 @@
 //! database file, a stall of tens of milliseconds in the middle of a commit); a separate
 //! checkpointer thread does it in the background every second, and once more on close.
 
-use super::migrate::{Migration, migrate};
 use super::*;
 use chrono::SecondsFormat;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -18,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use ventana_migrate::{Migration, migrate};
 
 mod work;
 

@@ -1,6 +1,6 @@
 //! Schema migrations that cannot drift: each applied migration's SHA-256 is recorded, and
 //! opening a database whose applied migration differs from the embedded one, or that was
-//! migrated by a newer relay, is refused with a clear error instead of guessing.
+//! migrated by a newer build, is refused with a clear error instead of guessing.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -20,7 +20,7 @@ pub enum MigrationError {
     )]
     Changed { version: u32, name: String },
     #[error(
-        "the database was migrated by a newer version (it has migration {found}, this build knows up to {known}); upgrade the relay"
+        "the database was migrated by a newer version (it has migration {found}, this build knows up to {known}); upgrade the program"
     )]
     DatabaseNewer { found: u32, known: u32 },
     #[error("migration {version} failed: {source}")]
@@ -96,6 +96,7 @@ pub fn migrate(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,1 @@
+//! Attachments cached on disk, sealed (being built).

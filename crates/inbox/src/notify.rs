@@ -1,0 +1,1 @@
+//! Desktop notifications (being built).
