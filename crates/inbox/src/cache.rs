@@ -2,11 +2,13 @@
 //!
 //! The key is a random 256-bit value kept in the OS keyring (never in a file); it is given
 //! to SQLCipher as a raw key (`x'…'`) so no passphrase derivation runs at every open.
-//! The cache runs in WAL mode so the UI can read while sync writes.
+//! The cache runs in WAL mode so the UI can read while sync writes. Its schema is the SQL in
+//! the repository's `migrations/`, embedded at build time and checked at every open.
 
 use rusqlite::Connection;
 use std::fmt;
 use std::path::Path;
+use ventana_migrate::{Migration, MigrationError, migrate};
 
 /// A cache's 256-bit encryption key. Its `Debug` never prints the bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,12 +31,22 @@ impl fmt::Debug for CacheKey {
     }
 }
 
+/// The cache's schema, in order. Append-only: never edit an applied file, add the next one.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "cache",
+    sql: include_str!("../../../migrations/0001_cache.sql"),
+}];
+
 /// Why a cache could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// The file exists but this key does not decrypt it (or it is not a cache at all).
     #[error("the cache file cannot be read with this account's key")]
     WrongKey,
+    /// The file was written by a newer Ventana, or its schema history was altered.
+    #[error("the cache cannot be used by this version of Ventana: {0}")]
+    Schema(#[from] MigrationError),
     #[error("cache database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -66,12 +78,45 @@ impl Cache {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         // Erased data must not linger in free pages (ARCHITECTURE.md, invariant 9).
         connection.pragma_update(None, "secure_delete", "ON")?;
+        // WAL with NORMAL is durable across an app crash (only an OS crash can lose the
+        // last transactions, which the relay still has: the cursor goes back with them).
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "cache_size", -32_000)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut connection = connection;
+        migrate(&mut connection, MIGRATIONS)?;
         Ok(Self { connection })
     }
 
     /// The connection, for the modules that own the cache's tables.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// The connection, mutably, for transactions.
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
+
+    /// Moves everything in the WAL into the main file and empties the WAL, so deleted bytes
+    /// are in no file (with `secure_delete`, the freed pages were zeroed).
+    pub fn checkpoint(&self) -> Result<(), CacheError> {
+        // A reader may hold the WAL for a moment; retry briefly, then report.
+        for _ in 0..50 {
+            let (busy, _, _): (i64, i64, i64) =
+                self.connection
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(CacheError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("the WAL could not be checkpointed: a reader held it".into()),
+        )))
     }
 }
 

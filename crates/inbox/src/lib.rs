@@ -3,7 +3,10 @@
 //! Encrypted cache, sync client, outbox, search, keyring and notifications live here so
 //! they can be used and tested without a window; `src-tauri/` only wires them to commands.
 
+pub mod apply;
 pub mod cache;
 pub mod media;
 pub mod notify;
+pub mod query;
 pub mod secrets;
+mod time;
