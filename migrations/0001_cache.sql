@@ -112,17 +112,20 @@ CREATE TABLE templates (
     PRIMARY KEY (channel_id, name, language)
 ) WITHOUT ROWID;
 
--- Replies waiting to reach the relay. The message itself is in `messages` (state queued)
--- from the moment it is composed; this row is the delivery job, gone once the relay has it.
+-- Replies on their way to the relay. The message itself is in `messages` (state queued)
+-- from the moment it is composed; this row is the delivery job. It stays after the relay
+-- took the reply (`handed`), so a failed reply can be retried with the same key and draft.
 CREATE TABLE outbox (
     idempotency_key TEXT PRIMARY KEY,
     conversation_id TEXT NOT NULL,
     draft           TEXT NOT NULL,         -- JSON, the relay's reply body
+    state           TEXT NOT NULL DEFAULT 'pending', -- pending | handed | refused
     created_at      TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT
 );
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
 -- Full-text search. External content (the text lives once, in its table) with triggers;
 -- `secure-delete` makes a delete remove the tokens from the index at once, so erased words

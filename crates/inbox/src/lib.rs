@@ -3,10 +3,18 @@
 //! Encrypted cache, sync client, outbox, search, keyring and notifications live here so
 //! they can be used and tested without a window; `src-tauri/` only wires them to commands.
 
+pub mod account;
 pub mod apply;
 pub mod cache;
+pub mod client;
+pub mod engine;
 pub mod media;
 pub mod notify;
+pub mod outbox;
 pub mod query;
 pub mod secrets;
+mod session;
+pub mod sync;
 mod time;
+
+pub use engine::{Engine, EngineConfig, EngineError, Update};

@@ -244,8 +244,27 @@ pub struct TemplateView {
     pub category: String,
     /// How many body parameters (`{{1}}`, `{{2}}`…) it takes.
     pub parameters: usize,
+    /// The body's text with its `{{n}}` placeholders: what the desktop shows, so it never
+    /// needs to read Meta's component format (ARCHITECTURE.md, invariant 1).
+    pub body: String,
     #[schema(value_type = Object)]
     pub components: serde_json::Value,
+}
+
+/// The text of the template's BODY component.
+fn body_text(components: &serde_json::Value) -> String {
+    components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            c["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("body"))
+        })
+        .and_then(|body| body["text"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn approved(templates: Vec<Template>) -> Vec<TemplateView> {
@@ -254,6 +273,7 @@ fn approved(templates: Vec<Template>) -> Vec<TemplateView> {
         .filter(|t| t.status == "APPROVED")
         .map(|t| TemplateView {
             parameters: crate::replies::body_parameter_count(&t.components),
+            body: body_text(&t.components),
             name: t.name,
             language: t.language,
             category: t.category,

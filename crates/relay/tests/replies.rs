@@ -435,6 +435,10 @@ async fn whatsapp_after_24_hours_takes_only_an_approved_template() {
         .find(|t| t["name"] == "support_followup_v1" && t["language"] == "es")
         .unwrap();
     assert_eq!(followup["parameters"], 2);
+    assert!(
+        followup["body"].as_str().unwrap().contains("{{2}}"),
+        "the body text is given so the desktop never reads Meta's components: {followup}"
+    );
 
     let (status, invalid) = world
         .reply(&world.agent, &conversation, "k-tpl-bad", json!({"kind": "template", "name": "support_followup_v1", "language": "es", "parameters": ["Rosa"]}))

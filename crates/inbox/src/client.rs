@@ -1,0 +1,473 @@
+//! The relay's REST API, as the desktop calls it. The relay answers errors as
+//! `{code, message}`; they are kept as they are, so the UI can show the relay's words
+//! (e.g. "The 24-hour window closed 6 h ago: send an approved template.").
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a call to the relay went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// No answer: the relay is down, the network is, or the URL is wrong.
+    #[error("the relay at {url} cannot be reached: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// 401: the token is missing, expired or revoked (or the password is wrong).
+    #[error("{message}")]
+    Unauthorized { code: String, message: String },
+    /// Any other refusal, with the relay's code and sentence.
+    #[error("{message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The relay answered something this build does not understand.
+    #[error("the relay's answer could not be read: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether trying again later may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Protocol(_) => true,
+            Self::Refused { status, .. } => *status == 429 || *status >= 500,
+            Self::Unauthorized { .. } => false,
+        }
+    }
+
+    /// The stable code the UI branches on.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Unreachable { .. } => "relay_unreachable",
+            Self::Unauthorized { code, .. } | Self::Refused { code, .. } => code,
+            Self::Protocol(_) => "relay_protocol",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub id: String,
+    pub email: String,
+    /// `admin` or `agent`.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    pub id: String,
+    pub name: String,
+}
+
+/// A signed-in session as the relay hands it out.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub agent: AgentInfo,
+    pub tenant: TenantInfo,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("agent", &self.agent)
+            .field("tenant", &self.tenant)
+            .field("tokens", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A channel as `GET /v1/channels` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub id: String,
+    pub kind: ventana_protocol::ChannelKind,
+    pub display_name: String,
+    pub human_agent_approved: bool,
+    pub needs_reconnection: Option<String>,
+    pub settings: ventana_protocol::ChannelSettings,
+}
+
+/// An approved template as `GET /v1/channels/{id}/templates` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: String,
+    pub parameters: usize,
+    /// The body text with its `{{n}}` placeholders.
+    #[serde(default)]
+    pub body: String,
+}
+
+/// A reply as the relay takes it (`POST /v1/conversations/{id}/replies`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Draft {
+    Text {
+        text: String,
+    },
+    /// A file the platform fetches from `url` (https).
+    Attachment {
+        /// `image`, `audio`, `video` or `document`.
+        attachment: String,
+        url: String,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
+    /// An approved WhatsApp template with its body parameters in order.
+    Template {
+        name: String,
+        language: String,
+        #[serde(default)]
+        parameters: Vec<String>,
+    },
+}
+
+/// The relay's view of a reply after it took it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyReceipt {
+    pub idempotency_key: String,
+    /// `queued`, `sending`, `sent`, `failed` or `unknown`.
+    pub state: String,
+    pub message_id: Option<String>,
+    pub failure: Option<serde_json::Value>,
+}
+
+/// An attachment's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A client of one relay.
+#[derive(Debug, Clone)]
+pub struct RelayClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+impl RelayClient {
+    /// A client for the relay at `base_url` (`http://…` or `https://…`).
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let base = base_url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|e| ClientError::Unreachable {
+            url: base.clone(),
+            detail: format!("not a URL ({e})"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ClientError::Unreachable {
+                url: base,
+                detail: "the relay URL must start with https:// (or http:// on a local network)"
+                    .into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(Self { http, base })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The websocket URL of the stream, resuming after `after`.
+    pub fn stream_url(&self, after: u64) -> String {
+        let ws = if let Some(rest) = self.base.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = self.base.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            self.base.clone()
+        };
+        format!("{ws}/v1/stream?after={after}")
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Protocol(e.to_string()));
+        }
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => (body.code, body.message),
+            Err(_) => (
+                "relay_error".to_owned(),
+                format!("the relay answered {status}"),
+            ),
+        };
+        Err(if status == reqwest::StatusCode::UNAUTHORIZED {
+            ClientError::Unauthorized { code, message }
+        } else {
+            ClientError::Refused {
+                status: status.as_u16(),
+                code,
+                message,
+            }
+        })
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> ClientError {
+        // reqwest's message can carry the URL but never a header, so no token leaks here.
+        let detail = if error.is_timeout() {
+            "it did not answer in time".to_owned()
+        } else if error.is_connect() {
+            "the connection was refused or timed out".to_owned()
+        } else {
+            error.to_string()
+        };
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            detail,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        tenant: Option<&str>,
+    ) -> Result<Session, ClientError> {
+        let body = serde_json::json!({"email": email, "password": password, "tenant": tenant});
+        self.call(self.http.post(self.url("/v1/auth/login")).json(&body))
+            .await
+    }
+
+    /// Trades a refresh token for a new session (the refresh token rotates).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ClientError> {
+        let body = serde_json::json!({"refresh_token": refresh_token});
+        self.call(self.http.post(self.url("/v1/auth/refresh")).json(&body))
+            .await
+    }
+
+    pub async fn logout(&self, access: &str) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                self.http
+                    .post(self.url("/v1/auth/logout"))
+                    .bearer_auth(access),
+            )
+            .await
+            .or_else(|error| match error {
+                // An empty 204 body is success too.
+                ClientError::Protocol(_) => Ok(serde_json::Value::Null),
+                other => Err(other),
+            })?;
+        Ok(())
+    }
+
+    /// The tenant log's head: how far a cold start has to catch up.
+    pub async fn head(&self, access: &str) -> Result<u64, ClientError> {
+        #[derive(Deserialize)]
+        struct Page {
+            head: u64,
+        }
+        let page: Page = self
+            .call(
+                self.http
+                    .get(self.url("/v1/events"))
+                    .query(&[("after", u64::MAX / 2), ("limit", 1)])
+                    .bearer_auth(access),
+            )
+            .await?;
+        Ok(page.head)
+    }
+
+    pub async fn channels(&self, access: &str) -> Result<Vec<ChannelInfo>, ClientError> {
+        self.call(self.http.get(self.url("/v1/channels")).bearer_auth(access))
+            .await
+    }
+
+    pub async fn templates(
+        &self,
+        access: &str,
+        channel: &str,
+    ) -> Result<Vec<TemplateInfo>, ClientError> {
+        self.call(
+            self.http
+                .get(self.url(&format!("/v1/channels/{}/templates", encode(channel))))
+                .bearer_auth(access),
+        )
+        .await
+    }
+
+    /// Hands a reply to the relay under its idempotency key; the same key may be sent
+    /// any number of times and goes out at most once.
+    pub async fn reply(
+        &self,
+        access: &str,
+        conversation: &str,
+        key: &str,
+        draft: &Draft,
+    ) -> Result<ReplyReceipt, ClientError> {
+        self.call(
+            self.http
+                .post(self.url(&format!(
+                    "/v1/conversations/{}/replies",
+                    encode(conversation)
+                )))
+                .header("Idempotency-Key", key)
+                .bearer_auth(access)
+                .json(draft),
+        )
+        .await
+    }
+
+    /// Changes status, assignee or labels (`PATCH /v1/conversations/{id}`).
+    pub async fn update_conversation(
+        &self,
+        access: &str,
+        conversation: &str,
+        change: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            self.http
+                .patch(self.url(&format!("/v1/conversations/{}", encode(conversation))))
+                .bearer_auth(access)
+                .json(change),
+        )
+        .await
+    }
+
+    pub async fn add_note(
+        &self,
+        access: &str,
+        conversation: &str,
+        text: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            self.http
+                .post(self.url(&format!("/v1/conversations/{}/notes", encode(conversation))))
+                .bearer_auth(access)
+                .json(&serde_json::json!({"text": text})),
+        )
+        .await
+    }
+
+    /// Erases a contact everywhere; answers the relay's receipt.
+    pub async fn erase_contact(
+        &self,
+        access: &str,
+        contact: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            self.http
+                .post(self.url(&format!("/v1/contacts/{}/erase", encode(contact))))
+                .bearer_auth(access)
+                .json(&serde_json::json!({"confirm": "ERASE"})),
+        )
+        .await
+    }
+
+    pub async fn update_channel(
+        &self,
+        access: &str,
+        channel: &str,
+        change: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            self.http
+                .patch(self.url(&format!("/v1/channels/{}", encode(channel))))
+                .bearer_auth(access)
+                .json(change),
+        )
+        .await
+    }
+
+    /// An attachment's bytes, through the relay's tenant-scoped media endpoint.
+    pub async fn media(&self, access: &str, media_id: &str) -> Result<Download, ClientError> {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/media/{}", encode(media_id))))
+            .bearer_auth(access)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+            let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+            let (code, message) = body
+                .map(|b| (b.code, b.message))
+                .unwrap_or_else(|| ("relay_error".into(), format!("the relay answered {status}")));
+            return Err(if status == reqwest::StatusCode::UNAUTHORIZED {
+                ClientError::Unauthorized { code, message }
+            } else {
+                ClientError::Refused {
+                    status: status.as_u16(),
+                    code,
+                    message,
+                }
+            });
+        }
+        let mime_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        Ok(Download {
+            mime_type,
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
+/// Ids are opaque to the desktop: keep them one path segment.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_url_must_be_http_or_https() {
+        assert!(RelayClient::new("ftp://relay.example").is_err());
+        assert!(RelayClient::new("not a url").is_err());
+        let client = RelayClient::new("https://relay.example/ ");
+        assert!(
+            matches!(client, Ok(ref c) if c.stream_url(7) == "wss://relay.example/v1/stream?after=7")
+        );
+    }
+
+    #[test]
+    fn ids_stay_one_path_segment() {
+        assert_eq!(encode("conv:a/b?c"), "conv:a%2Fb%3Fc");
+    }
+}

@@ -1,0 +1,332 @@
+//! The outbox: replies are written to the cache first, so an agent can answer on a train.
+//!
+//! Composing writes the message (state `queued`, a fresh idempotency key) and its delivery
+//! job in one transaction. The sender hands due jobs to the relay with their key; the relay
+//! sends each key to Meta at most once (invariant 6), so handing a job twice — after a crash,
+//! or a lost answer — is harmless. From then on the message's state follows the relay's
+//! events (`apply.rs`): sent, delivered, read, or failed with a reason. A failed reply can be
+//! retried under the same key.
+
+use crate::apply::{kind_of, searchable_text};
+use crate::cache::CacheError;
+use crate::client::{ClientError, Draft};
+use crate::time::stamp;
+use chrono::{DateTime, TimeDelta, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use ventana_protocol::event::{Media, MessageContent, Sender, TemplateCategory, TemplateMessage};
+use ventana_protocol::ids::{AgentId, MediaId};
+
+/// A delivery job that is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub key: String,
+    pub conversation: String,
+    pub draft: Draft,
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("there is no conversation {0} in this account's cache")]
+    UnknownConversation(String),
+    #[error("there is no reply {0} that can be retried")]
+    NotRetryable(String),
+    #[error("the reply is empty")]
+    Empty,
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+impl From<rusqlite::Error> for OutboxError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Cache(CacheError::Sqlite(error))
+    }
+}
+
+/// The content the conversation shows for a draft until the relay's event replaces it.
+fn content_of(connection: &Connection, channel: &str, draft: &Draft) -> MessageContent {
+    match draft {
+        Draft::Text { text } => MessageContent::Text { body: text.clone() },
+        Draft::Attachment {
+            attachment,
+            url,
+            caption,
+            filename,
+        } => {
+            let media = Media {
+                media_id: MediaId::new(url.clone()),
+                mime_type: None,
+                caption: caption.clone(),
+                filename: filename.clone(),
+                sha256: None,
+            };
+            match attachment.as_str() {
+                "image" => MessageContent::Image(media),
+                "audio" => MessageContent::Audio(media),
+                "video" => MessageContent::Video(media),
+                _ => MessageContent::Document(media),
+            }
+        }
+        Draft::Template {
+            name,
+            language,
+            parameters,
+        } => {
+            let category: Option<String> = connection
+                .query_row(
+                    "SELECT category FROM templates WHERE channel_id = ?1 AND name = ?2 AND language = ?3",
+                    params![channel, name, language],
+                    |row| row.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten();
+            MessageContent::Template(TemplateMessage {
+                name: name.clone(),
+                language: language.clone(),
+                category: match category.as_deref() {
+                    Some("MARKETING") => TemplateCategory::Marketing,
+                    Some("AUTHENTICATION") => TemplateCategory::Authentication,
+                    _ => TemplateCategory::Utility,
+                },
+                body_parameters: parameters.clone(),
+            })
+        }
+    }
+}
+
+fn is_empty(draft: &Draft) -> bool {
+    match draft {
+        Draft::Text { text } => text.trim().is_empty(),
+        Draft::Attachment { url, .. } => url.trim().is_empty(),
+        Draft::Template { name, .. } => name.trim().is_empty(),
+    }
+}
+
+/// Writes a reply to the cache, queued, under a fresh idempotency key; returns the key
+/// and the message's rowid.
+pub fn compose(
+    connection: &mut Connection,
+    me: &str,
+    conversation: &str,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<(String, i64), OutboxError> {
+    if is_empty(draft) {
+        return Err(OutboxError::Empty);
+    }
+    let tx = connection.transaction()?;
+    let (contact, channel): (String, String) = tx
+        .query_row(
+            "SELECT contact_id, channel_id FROM conversations WHERE id = ?1",
+            [conversation],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| OutboxError::UnknownConversation(conversation.to_owned()))?;
+    // A v7 UUID: unique without coordination, and ordered by creation for the relay's logs.
+    let key = format!("vd-{}", uuid::Uuid::now_v7());
+    let content = content_of(&tx, &channel, draft);
+    let sender = Sender::Agent {
+        agent: AgentId::new(me),
+    };
+    let at = stamp(now);
+    let serialise = |e: serde_json::Error| {
+        OutboxError::Cache(CacheError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
+            Box::new(e),
+        )))
+    };
+    tx.execute(
+        "INSERT INTO messages (conversation_id, contact_id, idempotency_key, direction, sender,
+             kind, text, content, occurred_at, state)
+         VALUES (?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
+        params![
+            conversation,
+            contact,
+            key,
+            serde_json::to_string(&sender).map_err(serialise)?,
+            kind_of(&content),
+            searchable_text(&content),
+            serde_json::to_string(&content).map_err(serialise)?,
+            at,
+        ],
+    )?;
+    let rowid = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO outbox (idempotency_key, conversation_id, draft, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![
+            key,
+            conversation,
+            serde_json::to_string(draft).map_err(serialise)?,
+            at
+        ],
+    )?;
+    tx.execute(
+        "UPDATE conversations SET last_message_rowid = ?2,
+             last_activity_at = max(last_activity_at, ?3), unread = 0
+         WHERE id = ?1",
+        params![conversation, rowid, at],
+    )?;
+    tx.commit()?;
+    Ok((key, rowid))
+}
+
+/// Jobs due at `now`, oldest first.
+pub fn due(connection: &Connection, now: DateTime<Utc>) -> Result<Vec<Job>, OutboxError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT idempotency_key, conversation_id, draft, attempts FROM outbox
+         WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY created_at, idempotency_key",
+    )?;
+    let rows = statement.query_map([stamp(now)], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, u32>(3)?,
+        ))
+    })?;
+    let mut jobs = Vec::new();
+    for row in rows {
+        let (key, conversation, draft, attempts) = row?;
+        // A draft this build wrote always reads back; skip rather than wedge the queue.
+        if let Ok(draft) = serde_json::from_str(&draft) {
+            jobs.push(Job {
+                key,
+                conversation,
+                draft,
+                attempts,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// When the next pending job falls due, if any.
+pub fn next_due(connection: &Connection) -> Result<Option<DateTime<Utc>>, OutboxError> {
+    let next: Option<String> = connection.query_row(
+        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(next.as_deref().and_then(crate::time::parse))
+}
+
+/// The relay took the reply: from now on its events tell the message's state.
+pub fn handed(connection: &Connection, key: &str) -> Result<(), OutboxError> {
+    connection.execute(
+        "UPDATE outbox SET state = 'handed', attempts = attempts + 1, last_error = NULL
+         WHERE idempotency_key = ?1",
+        [key],
+    )?;
+    connection.execute(
+        "UPDATE messages SET state = 'sending' WHERE idempotency_key = ?1 AND state = 'queued'",
+        [key],
+    )?;
+    Ok(())
+}
+
+/// The relay refused the reply (the window closed, a template is wrong…): it will not go
+/// out as it is. The message shows the relay's sentence.
+pub fn refused(
+    connection: &mut Connection,
+    key: &str,
+    error: &ClientError,
+) -> Result<(), OutboxError> {
+    let tx = connection.transaction()?;
+    tx.execute(
+        "UPDATE outbox SET state = 'refused', attempts = attempts + 1, last_error = ?2
+         WHERE idempotency_key = ?1",
+        params![key, error.to_string()],
+    )?;
+    let failure =
+        serde_json::json!({"code": error.code(), "reason": error.to_string(), "retryable": false});
+    tx.execute(
+        "UPDATE messages SET state = 'failed', failure = ?2 WHERE idempotency_key = ?1",
+        params![key, failure.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The relay could not be reached: try again after a backoff (capped at 5 minutes; the
+/// sender is also woken as soon as the stream reconnects).
+pub fn postpone(
+    connection: &Connection,
+    key: &str,
+    error: &ClientError,
+    now: DateTime<Utc>,
+) -> Result<(), OutboxError> {
+    let attempts: u32 = connection.query_row(
+        "SELECT attempts FROM outbox WHERE idempotency_key = ?1",
+        [key],
+        |row| row.get(0),
+    )?;
+    let delay = TimeDelta::seconds(2_i64.saturating_pow(attempts.min(8)).min(300));
+    connection.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+         WHERE idempotency_key = ?1",
+        params![key, error.to_string(), stamp(now + delay)],
+    )?;
+    Ok(())
+}
+
+/// Makes pending jobs due now (the relay is back).
+pub fn wake(connection: &Connection, now: DateTime<Utc>) -> Result<(), OutboxError> {
+    connection.execute(
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE state = 'pending' AND next_attempt_at > ?1",
+        [stamp(now)],
+    )?;
+    Ok(())
+}
+
+/// Queues a failed reply again under its own key, with the draft it had.
+pub fn retry(
+    connection: &mut Connection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OutboxError> {
+    let tx = connection.transaction()?;
+    let failed: Option<String> = tx
+        .query_row(
+            "SELECT state FROM messages WHERE idempotency_key = ?1",
+            [key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let changed = if failed.as_deref() == Some("failed") {
+        tx.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, last_error = NULL
+             WHERE idempotency_key = ?1",
+            params![key, stamp(now)],
+        )?
+    } else {
+        0
+    };
+    if changed == 0 {
+        return Err(OutboxError::NotRetryable(key.to_owned()));
+    }
+    tx.execute(
+        "UPDATE messages SET state = 'queued', failure = NULL WHERE idempotency_key = ?1",
+        [key],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// How many replies wait for the relay (shown as "n queued" while offline).
+pub fn pending_count(connection: &Connection) -> Result<u64, OutboxError> {
+    Ok(connection.query_row(
+        "SELECT count(*) FROM outbox WHERE state = 'pending'",
+        [],
+        |row| row.get::<_, i64>(0),
+    )? as u64)
+}
+
+/// A reply's state as the composer shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub key: String,
+    pub rowid: i64,
+}
