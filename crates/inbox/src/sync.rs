@@ -172,11 +172,11 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
                 Err(_) => return Ended::Retry("the relay went silent".into()),
             }
         } else if batch.len() >= account.sync_batch {
-            None.into()
+            None
         } else {
             match stream.next().now_or_never() {
                 Some(next) => next,
-                None => None.into(),
+                None => None,
             }
         };
         let message = match next {
