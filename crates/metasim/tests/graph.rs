@@ -1248,6 +1248,89 @@ async fn whatsapp_media_is_described_and_served_to_the_bearer_only() {
     );
 }
 
+#[tokio::test]
+async fn whatsapp_media_urls_expire_after_5_minutes_and_media_ids_after_7_days() {
+    let w = world().await;
+    w.sim.pause_clock();
+    let bytes = b"\x89PNG fake photo".to_vec();
+    let media_id = w.sim.add_media(PHONE, "image/png", bytes.clone());
+    let info_url = w.url(&format!("/v25.0/{media_id}"));
+    let (status, info) = w.get_json(&info_url, Some(WA_TOKEN)).await;
+    assert_eq!(status, 200, "{info}");
+    let url = info["url"].as_str().unwrap().to_owned();
+    w.sim.advance(TimeDelta::minutes(4));
+    assert_eq!(
+        w.get(&url, Some(WA_TOKEN)).await.1,
+        bytes,
+        "fresh for 5 minutes"
+    );
+    // A URL whose expiry was edited is not one Meta signed.
+    let stretched = url.replace("ext=", "ext=9");
+    assert_eq!(w.get(&stretched, Some(WA_TOKEN)).await.0, 404);
+    w.sim.advance(TimeDelta::minutes(1));
+    assert_eq!(w.get(&url, Some(WA_TOKEN)).await.0, 404, "expired");
+    // Asking again gives a fresh URL.
+    let (status, again) = w.get_json(&info_url, Some(WA_TOKEN)).await;
+    assert_eq!(status, 200, "{again}");
+    let fresh = again["url"].as_str().unwrap();
+    assert_ne!(fresh, url);
+    assert_eq!(w.get(fresh, Some(WA_TOKEN)).await.1, bytes);
+
+    // phone_number_id must be the media's own number.
+    let (status, _) = w
+        .get_json(
+            &format!("{info_url}?phone_number_id={PHONE}"),
+            Some(WA_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let other = w.sim.add_media(OTHER_PHONE, "image/png", bytes.clone());
+    let (status, error) = w
+        .get_json(
+            &w.url(&format!("/v25.0/{other}?phone_number_id={PHONE}")),
+            Some(OTHER_WA_TOKEN),
+        )
+        .await;
+    assert_eq!((status, error["error"]["code"].as_u64()), (400, Some(100)));
+
+    // A webhook's media id lives 7 days.
+    w.sim.advance(TimeDelta::days(7));
+    let (status, error) = w.get_json(&info_url, Some(WA_TOKEN)).await;
+    assert_eq!(
+        (status, error["error"]["error_subcode"].as_u64()),
+        (400, Some(33)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn signed_cdn_urls_expire_like_metas_cdn() {
+    let w = world().await;
+    w.sim.pause_clock();
+    let url = w.sim.add_cdn_file_expiring(
+        "v/t1.15752-9/voice_n.mp4",
+        "audio/mp4",
+        b"fake audio".to_vec(),
+        HOUR,
+    );
+    assert!(url.contains("?oh=") && url.contains("&oe="), "{url}");
+    let (status, bytes, headers) = w.get(&url, None).await;
+    assert_eq!((status, bytes.as_slice()), (200, &b"fake audio"[..]));
+    assert_eq!(headers["content-type"], "audio/mp4");
+    let unsigned = url.split('?').next().unwrap();
+    let (status, body, _) = w.get(unsigned, None).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (403, &b"URL signature mismatch"[..])
+    );
+    w.sim.advance(HOUR);
+    let (status, body, _) = w.get(&url, None).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (403, &b"URL signature expired"[..])
+    );
+}
+
 // ---- robustness -----------------------------------------------------------------------------
 
 #[tokio::test]

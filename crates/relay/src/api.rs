@@ -476,6 +476,7 @@ pub async fn conversation(
           crate::channels::list, crate::channels::read, crate::channels::change,
           crate::channels::templates, crate::channels::refresh_templates,
           crate::erasure::erase, crate::erasure::data_deletion, crate::erasure::deletion_status,
+          crate::media::fetch,
           crate::webhook::intake::verify_subscription, crate::webhook::intake::receive),
     modifiers(&BearerAuth),
     tags(
@@ -485,6 +486,7 @@ pub async fn conversation(
         (name = "conversations", description = "Replies under Meta's window rules, the workflow, notes, hand-offs"),
         (name = "channels", description = "Channel settings (admins change them) and WhatsApp templates"),
         (name = "erasure", description = "Erasing an end user, and Meta's data-deletion callback"),
+        (name = "media", description = "Attachments' bytes, fetched from Meta on demand"),
         (name = "webhooks", description = "Meta's webhooks (called by Meta, not by desktops)"),
     )
 )]

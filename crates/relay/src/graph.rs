@@ -3,11 +3,17 @@
 //! Request bodies are built by pure functions ([`send_body`]) so their shapes are tested
 //! without a network; [`Graph`] adds the HTTP, the token, `appsecret_proof`, and the
 //! reading of Meta's answers and error bodies.
+//!
+//! Attachments are fetched by a second client that goes only to public addresses
+//! ([`fetchable`], [`PublicOnly`]): media URLs come from webhooks and from agents' replies,
+//! and must not make the relay read its own network. The configured Graph hosts are
+//! exempt, so a test can point the relay at metasim on 127.0.0.1.
 
 use crate::store::Template;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use ventana_protocol::ChannelKind;
 use ventana_protocol::window::SendAs;
@@ -23,6 +29,9 @@ pub struct GraphConfig {
     pub version: String,
     /// How long one call may take before its outcome is treated as unknown.
     pub timeout: Duration,
+    /// How long downloading one attachment may take in all (up to [`MAX_MEDIA_BYTES`]);
+    /// a download that stalls for 30 s ends sooner.
+    pub download_timeout: Duration,
 }
 
 impl Default for GraphConfig {
@@ -32,6 +41,7 @@ impl Default for GraphConfig {
             instagram_url: "https://graph.instagram.com".into(),
             version: "v25.0".into(),
             timeout: Duration::from_secs(20),
+            download_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -212,11 +222,15 @@ pub enum GraphError {
     NoAnswer(String),
 }
 
-/// The Graph API, with one HTTP client for every call.
+/// The Graph API, with one HTTP client for every call and one for attachments.
 #[derive(Debug, Clone)]
 pub struct Graph {
     http: reqwest::Client,
+    /// Public addresses only, redirects checked, no total timeout of its own.
+    media_http: reqwest::Client,
     config: GraphConfig,
+    /// (host, port) of the configured Graph bases: reachable even when not public.
+    exempt: Vec<(String, Option<u16>)>,
 }
 
 /// `appsecret_proof`: HMAC-SHA256 of the token with the app secret, hex (reference §7).
@@ -249,7 +263,37 @@ impl Graph {
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        Ok(Self { http, config })
+        let exempt: Vec<(String, Option<u16>)> = [&config.facebook_url, &config.instagram_url]
+            .into_iter()
+            .filter_map(|base| reqwest::Url::parse(base).ok())
+            .filter_map(|url| {
+                let host = url.host_str()?.to_ascii_lowercase();
+                Some((host, url.port_or_known_default()))
+            })
+            .collect();
+        let redirects = exempt.clone();
+        let media_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(30))
+            .dns_resolver(PublicOnly {
+                exempt_hosts: exempt.iter().map(|(host, _)| host.clone()).collect(),
+            })
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if let Err(refusal) = fetchable(attempt.url(), &redirects) {
+                    attempt.error(refusal)
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()?;
+        Ok(Self {
+            http,
+            media_http,
+            config,
+            exempt,
+        })
     }
 
     fn url(&self, kind: ChannelKind, path: &str) -> String {
@@ -361,6 +405,305 @@ impl Graph {
             }
         }
         Ok(templates)
+    }
+
+    /// `GET /{media_id}?phone_number_id=…`: where to download a WhatsApp media item
+    /// (reference §3c). A media id Meta no longer knows (100/33: webhook media ids live 7
+    /// days) is [`MediaError::Gone`].
+    pub async fn media_info(
+        &self,
+        credentials: &Credentials,
+        phone_number_id: &str,
+        media_id: &str,
+    ) -> Result<MediaInfo, MediaError> {
+        let response = self
+            .http
+            .get(self.url(ChannelKind::WhatsApp, media_id))
+            .bearer_auth(&credentials.token)
+            .query(&[
+                ("phone_number_id", phone_number_id.to_owned()),
+                (
+                    "appsecret_proof",
+                    appsecret_proof(&credentials.app_secret, &credentials.token),
+                ),
+            ])
+            .send()
+            .await
+            .map_err(|e| MediaError::Graph(transport_error(e.without_url())))?;
+        let body = match read_json(response).await {
+            Ok(body) => body,
+            Err(GraphError::Meta {
+                code: 100,
+                subcode: Some(33),
+                ..
+            }) => return Err(MediaError::Gone("Meta no longer knows the media id".into())),
+            Err(error) => return Err(MediaError::Graph(error)),
+        };
+        let url = body["url"].as_str().map(str::to_owned).ok_or_else(|| {
+            MediaError::Graph(GraphError::NoAnswer(
+                "Meta's answer has no media url".into(),
+            ))
+        })?;
+        let file_size = match &body["file_size"] {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        Ok(MediaInfo {
+            url,
+            mime_type: body["mime_type"].as_str().map(str::to_owned),
+            file_size,
+        })
+    }
+
+    /// Downloads what `url` serves; with `credentials`, as WhatsApp media (its URL wants
+    /// the channel's bearer token; Meta's error body with 190 comes back as
+    /// [`GraphError::Meta`]), without them as a Messenger/Instagram attachment URL. A
+    /// 404 or 410 (and, without a token, the 403 of an expired signed CDN URL) is
+    /// [`MediaError::Gone`]. The body is read by the caller, through [`Download::chunk`].
+    pub async fn download(
+        &self,
+        credentials: Option<&Credentials>,
+        url: &str,
+    ) -> Result<Download, MediaError> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|_| MediaError::Refused("the attachment's address is not a URL".into()))?;
+        fetchable(&url, &self.exempt).map_err(MediaError::Refused)?;
+        let mut request = self
+            .media_http
+            .get(url)
+            .timeout(self.config.download_timeout);
+        if let Some(credentials) = credentials {
+            request = request.bearer_auth(&credentials.token);
+        }
+        let response = request.send().await.map_err(|error| {
+            // The resolver's refusal, under hyper's and reqwest's wrapping.
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(current) = cause {
+                if let Some(refused) = current.downcast_ref::<NotPublic>() {
+                    return MediaError::Refused(refused.to_string());
+                }
+                cause = current.source();
+            }
+            MediaError::Graph(transport_error(error.without_url()))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            let header = |name: reqwest::header::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned)
+            };
+            return Ok(Download {
+                content_type: header(reqwest::header::CONTENT_TYPE),
+                length: response.content_length(),
+                received: 0,
+                response,
+            });
+        }
+        let gone = match status.as_u16() {
+            404 | 410 => true,
+            403 => credentials.is_none(),
+            _ => false,
+        };
+        // Meta's error body, if it sent one (a rejected token), says more than the status.
+        let mut response = response;
+        let mut body = Vec::new();
+        while body.len() < 64 * 1024 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if let Some(code) = error["error"]["code"].as_i64() {
+            if code != 190 && gone {
+                return Err(MediaError::Gone(format!("HTTP {status}")));
+            }
+            return Err(MediaError::Graph(GraphError::Meta {
+                code,
+                subcode: error["error"]["error_subcode"].as_i64(),
+                message: error["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }));
+        }
+        if gone {
+            return Err(MediaError::Gone(format!("HTTP {status}")));
+        }
+        Err(MediaError::Graph(GraphError::NoAnswer(format!(
+            "the download answered HTTP {status}"
+        ))))
+    }
+}
+
+/// The most the relay fetches for one attachment: 100 MiB, WhatsApp's largest document.
+pub const MAX_MEDIA_BYTES: u64 = 100 * 1024 * 1024;
+
+/// What `GET /{media_id}` says about a WhatsApp media item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    /// Short-lived; download it with the channel's token.
+    pub url: String,
+    pub mime_type: Option<String>,
+    pub file_size: Option<u64>,
+}
+
+/// Why an attachment could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The platform no longer has the file: an expired or deleted URL, a media id Meta
+    /// has forgotten.
+    #[error("the platform no longer has this file ({0})")]
+    Gone(String),
+    /// Larger than [`MAX_MEDIA_BYTES`].
+    #[error("the file is larger than {MAX_MEDIA_BYTES} bytes")]
+    TooLarge,
+    /// An address the relay does not fetch from.
+    #[error("{0}")]
+    Refused(String),
+    /// Meta answered with an error body, or could not be reached, or broke off.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// A download under way: its headers, and its body piece by piece.
+#[derive(Debug)]
+pub struct Download {
+    /// The `Content-Type` the server sent.
+    pub content_type: Option<String>,
+    /// The `Content-Length` the server sent.
+    pub length: Option<u64>,
+    received: u64,
+    response: reqwest::Response,
+}
+
+impl Download {
+    /// The next piece of the body, `None` at its end. More than [`MAX_MEDIA_BYTES`] in all
+    /// is [`MediaError::TooLarge`]; a body that ends short of its announced length, goes
+    /// beyond it, or breaks off is [`GraphError::NoAnswer`].
+    pub async fn chunk(&mut self) -> Result<Option<axum::body::Bytes>, MediaError> {
+        match self.response.chunk().await {
+            Ok(Some(chunk)) => {
+                self.received = self.received.saturating_add(chunk.len() as u64);
+                if self.received > MAX_MEDIA_BYTES {
+                    return Err(MediaError::TooLarge);
+                }
+                if self.length.is_some_and(|length| self.received > length) {
+                    return Err(MediaError::Graph(GraphError::NoAnswer(
+                        "the download sent more than its announced length".into(),
+                    )));
+                }
+                Ok(Some(chunk))
+            }
+            Ok(None) => match self.length {
+                Some(length) if self.received < length => {
+                    Err(MediaError::Graph(GraphError::NoAnswer(format!(
+                        "the download ended after {} of {length} bytes",
+                        self.received
+                    ))))
+                }
+                _ => Ok(None),
+            },
+            Err(error) => Err(MediaError::Graph(GraphError::NoAnswer(
+                error.without_url().to_string(),
+            ))),
+        }
+    }
+}
+
+/// Whether the relay fetches attachments from `url`: http(s) only, and an IP address in
+/// it must be public unless it is one of the configured Graph bases (`exempt`). Host
+/// names are checked when they are resolved ([`PublicOnly`]).
+pub fn fetchable(url: &reqwest::Url, exempt: &[(String, Option<u16>)]) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the attachment's address is not an http(s) URL".into());
+    }
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+        return Err("the attachment's URL has no host".into());
+    };
+    // The URL parser writes every IP address in its canonical form, IPv6 in brackets.
+    let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    else {
+        return Ok(());
+    };
+    let port = url.port_or_known_default();
+    if is_public(ip) || exempt.iter().any(|(h, p)| *h == host && *p == port) {
+        Ok(())
+    } else {
+        Err("the attachment's address is not a public one".into())
+    }
+}
+
+/// Not loopback, private, link-local, shared (CGNAT), documentation, benchmarking,
+/// multicast, reserved or unspecified; IPv4 inside IPv6 is judged as IPv4.
+pub fn is_public(ip: IpAddr) -> bool {
+    fn public_v4(ip: Ipv4Addr) -> bool {
+        let [a, b, c, _] = ip.octets();
+        !(ip.is_private()
+            || ip.is_loopback()
+            || ip.is_link_local()
+            || ip.is_broadcast()
+            || ip.is_documentation()
+            || ip.is_unspecified()
+            || ip.is_multicast()
+            || a == 0
+            || a >= 240
+            || (a == 100 && (b & 0xc0) == 64)
+            || (a == 198 && (b & 0xfe) == 18)
+            || (a == 192 && b == 0 && c == 0))
+    }
+    match ip {
+        IpAddr::V4(v4) => public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public_v4(v4);
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // NAT64 and the deprecated IPv4-compatible form reach IPv4 hosts.
+                || (s[0] == 0x0064 && s[1] == 0xff9b)
+                || s[..6] == [0; 6])
+        }
+    }
+}
+
+/// A host name that resolves to no public address.
+#[derive(Debug, thiserror::Error)]
+#[error("the attachment's host {0} has no public address")]
+struct NotPublic(String);
+
+/// A resolver that keeps only public addresses (except for the configured Graph hosts),
+/// so no name, even one re-pointed between two lookups, leads into the relay's network.
+#[derive(Debug)]
+struct PublicOnly {
+    exempt_hosts: Vec<String>,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let exempt = self.exempt_hosts.contains(&host);
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let kept: Vec<SocketAddr> = found.filter(|a| exempt || is_public(a.ip())).collect();
+            if kept.is_empty() {
+                return Err(Box::new(NotPublic(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -501,6 +844,52 @@ mod tests {
         ));
         assert_eq!(document["document"]["link"], "https://example.com/a.pdf");
         assert_eq!(document["document"]["filename"], "a.pdf");
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        for public in [
+            "157.240.22.35",
+            "8.8.8.8",
+            "2a03:2880:f12f:83:face:b00c:0:25de",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        let exempt = [("127.0.0.1".to_owned(), Some(4000))];
+        let check = |url: &str| fetchable(&reqwest::Url::parse(url).unwrap(), &exempt);
+        assert!(check("https://scontent.xx.fbcdn.net/v/t1/a.jpg?oe=1").is_ok());
+        assert!(check("http://157.240.22.35/a.jpg").is_ok());
+        assert!(check("http://127.0.0.1:4000/media-download/1").is_ok());
+        for refused in [
+            "http://127.0.0.1:4001/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2130706433/",
+            "http://[::1]:4000/",
+            "ftp://files.example.com/a.jpg",
+            "file:///etc/passwd",
+        ] {
+            assert!(check(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod deletion;
 pub mod erasure;
 pub mod error;
 pub mod graph;
+pub mod media;
 pub mod meta_error;
 pub mod replies;
 pub mod rules;

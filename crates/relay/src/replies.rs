@@ -20,8 +20,8 @@ use crate::graph::{AttachmentKind, Credentials, GraphError, Outgoing, Payload};
 use crate::meta_error::failure_from_meta;
 use crate::server::AppState;
 use crate::store::{
-    AuditRecord, ConversationState, MediaRecord, NewEvent, ReplyOutcome, ReplyRecord, ReplyState,
-    Reservation, Template,
+    AuditRecord, Channel, ConversationState, MediaRecord, NewEvent, ReplyOutcome, ReplyRecord,
+    ReplyState, Reservation, Template,
 };
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -671,14 +671,7 @@ async fn attempt(
         }) => {
             let failure = failure_from_meta(code, subcode, Some(&message));
             if code == 190 {
-                let store = Arc::clone(&state.store);
-                let (t, ch) = (tenant.clone(), conversation.channel.id.clone());
-                let reason = failure.reason.clone();
-                blocking("marking the channel", move || {
-                    store.mark_needs_reconnection(&t, &ch, &reason)
-                })
-                .await?;
-                state.intake.forget_channels();
+                token_rejected(state, &conversation.channel, &failure.reason).await?;
             }
             let retry = failure.retryable && sending.attempts < state.settings.replies.max_attempts;
             ReplyOutcome::Failed { failure, retry }
@@ -742,10 +735,19 @@ async fn credentials(
     state: &Arc<AppState>,
     conversation: &ConversationState,
 ) -> Result<Option<Credentials>, AttemptError> {
+    Ok(channel_credentials(state, &conversation.channel).await?)
+}
+
+/// The channel's access token (opened from its sealed form) and its Meta app's secret,
+/// for one call to Meta; `None` when the channel has no token.
+pub async fn channel_credentials(
+    state: &Arc<AppState>,
+    channel: &Channel,
+) -> Result<Option<Credentials>, ApiError> {
     let store = Arc::clone(&state.store);
-    let channel = conversation.channel.id.clone();
+    let id = channel.id.clone();
     let Some(sealed) = blocking("reading the channel token", move || {
-        store.channel_token(&channel)
+        store.channel_token(&id)
     })
     .await?
     else {
@@ -753,19 +755,36 @@ async fn credentials(
     };
     let token = state
         .key
-        .open(
-            &crate::channels::token_purpose(&conversation.channel.id),
-            &sealed,
-        )
-        .map_err(|e| AttemptError::Other(format!("channel token: {e}")))?;
-    let app_secret = crate::webhook::intake::open_app_secret(state, &conversation.channel.app_id)
-        .await
-        .map_err(AttemptError::Api)?;
+        .open(&crate::channels::token_purpose(&channel.id), &sealed)
+        .map_err(|e| ApiError::internal("opening the channel token", e))?;
+    let app_secret = crate::webhook::intake::open_app_secret(state, &channel.app_id).await?;
+    let token = String::from_utf8(token)
+        .map_err(|_| ApiError::internal("opening the channel token", "it is not UTF-8"))?;
     Ok(Some(Credentials {
-        token: String::from_utf8(token)
-            .map_err(|_| AttemptError::Other("channel token is not UTF-8".into()))?,
+        token,
         app_secret: app_secret.to_vec(),
     }))
+}
+
+/// Meta rejected the channel's token (190): the channel needs re-connection, which every
+/// desktop sees (a `channel_updated` event), until an admin sets a new token.
+pub async fn token_rejected(
+    state: &Arc<AppState>,
+    channel: &Channel,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let store = Arc::clone(&state.store);
+    let (tenant, id, reason) = (
+        channel.tenant.clone(),
+        channel.id.clone(),
+        reason.to_owned(),
+    );
+    blocking("marking the channel", move || {
+        store.mark_needs_reconnection(&tenant, &id, &reason)
+    })
+    .await?;
+    state.intake.forget_channels();
+    Ok(())
 }
 
 /// Records an attempt's outcome with its events (and an audit entry when it is final).

@@ -127,6 +127,7 @@ impl Relay {
             .merge(crate::conversations::routes())
             .merge(crate::channels::routes())
             .merge(crate::erasure::routes())
+            .merge(crate::media::routes())
             .route("/v1/stream", get(stream::handler))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(Arc::clone(&self.state))

@@ -405,6 +405,7 @@ async fn the_openapi_document_is_served_and_secrets_are_sealed_at_rest() {
         "/v1/contacts/{id}/erase",
         "/meta/data-deletion/{app_id}",
         "/meta/data-deletion/status/{code}",
+        "/v1/media/{id}",
     ] {
         assert!(
             spec["paths"][path].is_object(),

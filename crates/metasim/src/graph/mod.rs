@@ -12,9 +12,11 @@
 //!   echo/receipt/status webhooks afterwards ([`Outcome`]).
 //! - `GET /{version}/{waba_id}/message_templates?fields=…&limit=N[&after=…|&before=…]`:
 //!   the WABA's templates with Graph cursor paging (`paging.cursors`, `paging.next`).
-//! - `GET /{version}/{media_id}`: WhatsApp media metadata, whose `url` (under
-//!   `/media-download/`) serves the bytes to the same bearer token (§3c).
-//! - `GET /cdn/{path}`: Messenger/Instagram attachment URLs, without auth.
+//! - `GET /{version}/{media_id}[?phone_number_id=…]`: WhatsApp media metadata, whose `url`
+//!   (under `/media-download/`) serves the bytes to the same bearer token (§3c) for 5
+//!   minutes. A media id from a webhook lives 7 days.
+//! - `GET /cdn/{path}`: Messenger/Instagram attachment URLs, without auth; a file put there
+//!   with an expiry answers 403 "URL signature expired" afterwards, as Meta's CDN does.
 //!
 //! Time is wall-clock time plus an offset a test can move ([`GraphSim::advance`]), so that
 //! a test can close a window without waiting a day. Windows are fed by inbound webhooks
@@ -266,6 +268,23 @@ struct Media {
     phone_number_id: String,
     mime_type: String,
     bytes: Vec<u8>,
+    /// Sim time after which Meta no longer knows the id.
+    expires_at: DateTime<Utc>,
+}
+
+/// How long a media id from a webhook lives: "Media IDs in webhooks expire after 7 days"
+/// (developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/media).
+pub const WEBHOOK_MEDIA_TTL: TimeDelta = TimeDelta::days(7);
+
+/// How long a media URL from `GET /{media_id}` can be downloaded: "short-lived"
+/// (reference §3c); Meta's media page gives 5 minutes.
+pub const MEDIA_URL_TTL: TimeDelta = TimeDelta::minutes(5);
+
+/// A download URL `GET /{media_id}` handed out, by its `hash`.
+#[derive(Debug, Clone)]
+struct MediaUrl {
+    media_id: String,
+    expires_at: DateTime<Utc>,
 }
 
 /// A file on the fake CDN.
@@ -273,6 +292,15 @@ struct Media {
 struct CdnFile {
     mime_type: String,
     bytes: Vec<u8>,
+    /// Signed URLs (`oh`, `oe` in the query, like Meta's CDN) stop working at this sim time.
+    expiry: Option<CdnExpiry>,
+}
+
+#[derive(Debug, Clone)]
+struct CdnExpiry {
+    at: DateTime<Utc>,
+    /// The `oh` of the URL handed out; a URL with another `oh` or `oe` is refused.
+    signature: String,
 }
 
 /// Everything the sim knows and has seen. Guarded by one mutex that is never held across
@@ -306,6 +334,7 @@ struct State {
     attempts: Vec<Attempt>,
     posted: Vec<PostedWebhook>,
     media: BTreeMap<String, Media>,
+    media_urls: HashMap<String, MediaUrl>,
     cdn: BTreeMap<String, CdnFile>,
     rng: StdRng,
     ids: IdMint,
@@ -450,6 +479,7 @@ impl GraphSim {
             attempts: Vec::new(),
             posted: Vec::new(),
             media: BTreeMap::new(),
+            media_urls: HashMap::new(),
             cdn: BTreeMap::new(),
             rng,
             ids,
@@ -747,23 +777,27 @@ impl GraphSim {
         Ok(())
     }
 
-    /// Registers WhatsApp media on a number; returns its media id.
+    /// Registers WhatsApp media on a number, as a customer's media arriving in a webhook:
+    /// Meta knows its id for [`WEBHOOK_MEDIA_TTL`] of sim time. Returns the media id.
     pub fn add_media(&self, phone_number_id: &str, mime_type: &str, bytes: Vec<u8>) -> String {
         let mut state = self.shared.state();
         let id = state.ids.media_id();
+        let now = state.now();
         state.media.insert(
             id.clone(),
             Media {
                 phone_number_id: phone_number_id.to_owned(),
                 mime_type: mime_type.to_owned(),
                 bytes,
+                expires_at: now.checked_add_signed(WEBHOOK_MEDIA_TTL).unwrap_or(now),
             },
         );
         id
     }
 
-    /// Puts a file on the fake CDN at `/cdn/{path}`; returns its URL. Paths nobody put
-    /// there serve a small placeholder, so generated attachment URLs resolve too.
+    /// Puts a file on the fake CDN at `/cdn/{path}`; returns its URL, which does not
+    /// expire. Paths nobody put there serve a small placeholder, so generated attachment
+    /// URLs resolve too.
     pub fn add_cdn_file(&self, path: &str, mime_type: &str, bytes: Vec<u8>) -> String {
         let path = path.trim_start_matches('/').to_owned();
         self.shared.state().cdn.insert(
@@ -771,9 +805,43 @@ impl GraphSim {
             CdnFile {
                 mime_type: mime_type.to_owned(),
                 bytes,
+                expiry: None,
             },
         );
         format!("{}/cdn/{path}", self.shared.base_url)
+    }
+
+    /// Puts a file on the fake CDN whose URL expires `ttl` of sim time from now, like the
+    /// signed URLs of Meta's CDN (`?oh=<signature>&oe=<expiry, hex unix seconds>`): after
+    /// it, and for a URL whose `oh` or `oe` was changed, the CDN answers 403 with a
+    /// plain-text reason ("URL signature expired", "URL signature mismatch"). Returns the
+    /// URL.
+    pub fn add_cdn_file_expiring(
+        &self,
+        path: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+        ttl: TimeDelta,
+    ) -> String {
+        let path = path.trim_start_matches('/').to_owned();
+        let mut state = self.shared.state();
+        let now = state.now();
+        let at = now.checked_add_signed(ttl).unwrap_or(now);
+        let signature = crate::ids::random_alnum(&mut state.rng, 32).to_ascii_lowercase();
+        let url = format!(
+            "{}/cdn/{path}?oh={signature}&oe={:X}",
+            self.shared.base_url,
+            at.timestamp()
+        );
+        state.cdn.insert(
+            path,
+            CdnFile {
+                mime_type: mime_type.to_owned(),
+                bytes,
+                expiry: Some(CdnExpiry { at, signature }),
+            },
+        );
+        url
     }
 
     // ---- inbound ------------------------------------------------------------------------

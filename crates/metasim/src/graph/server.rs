@@ -10,8 +10,8 @@ use super::receipts::{self, SentMessage, SentWhatsApp};
 use super::request::{self, MessagingContent, WhatsAppContent};
 use super::template::{GraphTemplate, TemplateCategory, TemplateStatus};
 use super::{
-    Attempt, AttemptError, ChannelEntry, DEFAULT_VERSION, Failure, Job, PostedWebhook, SendRecord,
-    SentTemplate, Shared, State,
+    Attempt, AttemptError, ChannelEntry, DEFAULT_VERSION, Failure, Job, MEDIA_URL_TTL, MediaUrl,
+    PostedWebhook, SendRecord, SentTemplate, Shared, State,
 };
 use crate::ids::random_alnum;
 use crate::meta_json;
@@ -279,7 +279,7 @@ fn dispatch(state: &mut State, base: &str, call: &Call, ctx: &mut Ctx) -> Result
     let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
         ["cdn", rest @ ..] if call.method == Method::GET && !rest.is_empty() => {
-            return Ok(cdn(state, &rest.join("/")));
+            return Ok(cdn(state, call, &rest.join("/")));
         }
         ["media-download", media_id] if call.method == Method::GET => {
             return Ok(media_download(state, call, media_id, ctx));
@@ -892,7 +892,10 @@ struct MediaResponse<'a> {
 
 /// `GET /{media_id}`: WhatsApp media metadata (reference §3c: "`GET /<MEDIA_ID>` returns a
 /// short-lived URL; download it with the bearer token"). `sha256` is hex here
-/// (UNVERIFIED; webhooks carry base64).
+/// (UNVERIFIED; webhooks carry base64). A media id past its life (7 days for webhook
+/// media), like one the token cannot see, is Graph's unknown object (100/33). With
+/// `phone_number_id`, Meta processes the call only if the media belongs to that number
+/// (Meta's media page); the refusal's body is UNVERIFIED, here an invalid parameter.
 fn media_info(
     state: &mut State,
     base: &str,
@@ -901,19 +904,37 @@ fn media_info(
     ctx: &mut Ctx,
 ) -> Result<Done, GraphError> {
     let token = authenticate(state, call)?;
-    let Some(media) = state.media.get(media_id) else {
+    let now = state.now();
+    let Some(media) = state.media.get(media_id).filter(|m| now < m.expires_at) else {
         return Err(GraphError::unknown_object("GET", media_id));
     };
     if !token_reaches_number(state, &token, &media.phone_number_id) {
         return Err(GraphError::unknown_object("GET", media_id));
     }
     ctx.channel = Some(media.phone_number_id.clone());
-    let expires = state.now().timestamp() + 300;
+    if let Some(number) = call.query("phone_number_id")
+        && number != media.phone_number_id
+    {
+        return Err(GraphError::invalid_parameter(
+            "The media does not belong to the phone number in phone_number_id",
+        ));
+    }
     let media = media.clone();
+    let expires_at = now.checked_add_signed(MEDIA_URL_TTL).unwrap_or(now);
     let hash = random_alnum(&mut state.rng, 16);
+    state.media_urls.insert(
+        hash.clone(),
+        MediaUrl {
+            media_id: media_id.to_owned(),
+            expires_at,
+        },
+    );
     let body = meta_json::to_vec(&MediaResponse {
         messaging_product: "whatsapp",
-        url: format!("{base}/media-download/{media_id}?ext={expires}&hash={hash}"),
+        url: format!(
+            "{base}/media-download/{media_id}?ext={}&hash={hash}",
+            expires_at.timestamp()
+        ),
         mime_type: &media.mime_type,
         sha256: hex::encode(Sha256::digest(&media.bytes)),
         file_size: media.bytes.len(),
@@ -923,14 +944,28 @@ fn media_info(
     Ok(Done::json(body, Vec::new()))
 }
 
-/// The media bytes, to the bearer token of a number on the media's WABA only. Without it,
-/// 401 with Graph's invalid-token body (UNVERIFIED: Meta's media host is not the Graph
-/// API and its refusal is not documented in the reference).
+/// The media bytes, to the bearer token of a number on the media's WABA only, while the
+/// URL is fresh ([`MEDIA_URL_TTL`] after `GET /{media_id}` handed it out). A URL that
+/// expired or that no `GET /{media_id}` handed out is 404 (UNVERIFIED: Meta's media host
+/// is not the Graph API and its answers are not in the reference); a missing or foreign
+/// token is 401 with Graph's invalid-token body (equally UNVERIFIED).
 fn media_download(state: &mut State, call: &Call, media_id: &str, ctx: &mut Ctx) -> Done {
+    let not_found = || Done::raw(404, "text/plain; charset=utf-8", b"Not Found".to_vec());
     let Some(media) = state.media.get(media_id).cloned() else {
-        return Done::raw(404, "text/plain; charset=utf-8", b"Not Found".to_vec());
+        return not_found();
     };
     ctx.channel = Some(media.phone_number_id.clone());
+    let now = state.now();
+    let issued = call
+        .query("hash")
+        .and_then(|hash| state.media_urls.get(hash))
+        .filter(|url| url.media_id == media_id);
+    let fresh = issued.is_some_and(|url| {
+        now < url.expires_at && call.query("ext") == Some(&url.expires_at.timestamp().to_string())
+    });
+    if !fresh {
+        return not_found();
+    }
     let authorized = call
         .token
         .as_deref()
@@ -943,9 +978,22 @@ fn media_download(state: &mut State, call: &Call, media_id: &str, ctx: &mut Ctx)
     Done::raw(200, &media.mime_type, media.bytes)
 }
 
-/// The fake CDN: registered files, else a placeholder typed by the extension.
-fn cdn(state: &State, path: &str) -> Done {
+/// The fake CDN: registered files, else a placeholder typed by the extension. A file with
+/// an expiry serves only to its signed URL (`oh`, `oe`) and only until then: otherwise 403
+/// with Meta's CDN's plain-text reason.
+fn cdn(state: &State, call: &Call, path: &str) -> Done {
     if let Some(file) = state.cdn.get(path) {
+        if let Some(expiry) = &file.expiry {
+            let forbidden = |reason: &str| Done::raw(403, "text/plain", reason.as_bytes().to_vec());
+            let signed = call.query("oh") == Some(expiry.signature.as_str())
+                && call.query("oe") == Some(&format!("{:X}", expiry.at.timestamp()));
+            if !signed {
+                return forbidden("URL signature mismatch");
+            }
+            if state.now() >= expiry.at {
+                return forbidden("URL signature expired");
+            }
+        }
         return Done::raw(200, &file.mime_type, file.bytes.clone());
     }
     let extension = path

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use ventana_protocol::event::{ConversationStatus, SendFailure, Sender, SentAs};
 use ventana_protocol::ids::{
-    AgentId, ChannelId, ContactId, ConversationId, IdempotencyKey, ReceiptId, TenantId,
+    AgentId, ChannelId, ContactId, ConversationId, IdempotencyKey, MediaId, ReceiptId, TenantId,
 };
 use ventana_protocol::{ChannelKind, ChannelSettings};
 
@@ -194,6 +194,18 @@ pub struct ContactMatch {
     pub channel_kind: ChannelKind,
 }
 
+/// Where one of a tenant's attachments can be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    pub id: MediaId,
+    /// The channel it came or went through (its token fetches WhatsApp media).
+    pub channel: ChannelId,
+    /// `whatsapp_media_id` or `url`.
+    pub source_kind: String,
+    /// The WhatsApp media id, or the URL.
+    pub source: String,
+}
+
 /// A bot key's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotIdentity {
@@ -223,6 +235,10 @@ pub trait WorkStore {
         id: &ChannelId,
         reason: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Where the tenant's attachment `id` can be fetched from; `None` for an id the tenant
+    /// does not have (unknown, another tenant's, or an erased contact's).
+    fn media(&self, tenant: &TenantId, id: &MediaId) -> Result<Option<StoredMedia>, StoreError>;
 
     fn conversation_state(
         &self,

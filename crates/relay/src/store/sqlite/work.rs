@@ -429,6 +429,25 @@ impl WorkStore for SqliteStore {
         Ok(!appended.entries.is_empty())
     }
 
+    fn media(&self, tenant: &TenantId, id: &MediaId) -> Result<Option<StoredMedia>, StoreError> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT channel_id, source_kind, source FROM media
+                     WHERE tenant_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![tenant.as_str(), id.as_str()], |row| {
+                    Ok(StoredMedia {
+                        id: id.clone(),
+                        channel: ChannelId::new(row.get::<_, String>(0)?),
+                        source_kind: row.get(1)?,
+                        source: row.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
     fn conversation_state(
         &self,
         tenant: &TenantId,

@@ -1,0 +1,259 @@
+//! `GET /v1/media/{id}`: the bytes of an attachment a desktop saw in an event
+//! (`Media.media_id` in the protocol), fetched from Meta on demand; the relay keeps no
+//! copy.
+//!
+//! The id is looked up in the agent's tenant only: an unknown id, another tenant's, and an
+//! erased contact's (erasure deletes the rows) are all 404. A WhatsApp media id is resolved
+//! through the Graph API with the channel's token (`GET /{media_id}`, then the short-lived
+//! URL with the same token); a Messenger or Instagram attachment URL is fetched as it is,
+//! without a token. What Meta serves is passed on as it arrives, up to 100 MiB.
+
+use crate::api::Authenticated;
+use crate::error::{ApiError, ErrorBody, blocking};
+use crate::graph::{Download, GraphError, MAX_MEDIA_BYTES, MediaError};
+use crate::meta_error::failure_from_meta;
+use crate::server::AppState;
+use crate::store::{Channel, StoredMedia};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+use ventana_protocol::ids::MediaId;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/media/{id}", get(fetch))
+}
+
+/// The bytes of one attachment of the agent's tenant.
+#[utoipa::path(
+    get, path = "/v1/media/{id}", tag = "media", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The attachment's `media_id`, as events carry it")),
+    responses(
+        (status = 200, description = "The file, with the type Meta gave it (else the download's, else \
+            `application/octet-stream`), its `Content-Length`, and `Cache-Control: private, no-store`",
+            content_type = "application/octet-stream", body = [u8]),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such attachment in the agent's tenant (unknown, another \
+            tenant's, or its contact was erased)", body = ErrorBody),
+        (status = 409, description = "The channel needs re-connection: Meta rejected its token now or \
+            before (`channel_needs_reconnection`), or it has none (`channel_not_connected`)", body = ErrorBody),
+        (status = 410, description = "The platform no longer has this file (`gone`)", body = ErrorBody),
+        (status = 502, description = "Meta could not be reached or answered with an error \
+            (`upstream`), the file is over 100 MiB (`too_large`), or its address is not one the \
+            relay fetches from (`unfetchable`)", body = ErrorBody),
+    )
+)]
+pub async fn fetch(
+    State(state): State<Arc<AppState>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.0.agent.tenant.clone();
+    let (store, t) = (Arc::clone(&state.store), tenant.clone());
+    let media = blocking("reading the attachment", move || {
+        store.media(&t, &MediaId::new(id))
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("attachment"))?;
+    let (store, t, ch) = (
+        Arc::clone(&state.store),
+        tenant.clone(),
+        media.channel.clone(),
+    );
+    let channel = blocking("reading the attachment's channel", move || {
+        store.channel(&t, &ch)
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::internal("reading the attachment's channel", "the channel is missing")
+    })?;
+    let (download, mime_type) = match media.source_kind.as_str() {
+        "whatsapp_media_id" => whatsapp(&state, &channel, &media).await?,
+        "url" => match state.graph.download(None, &media.source).await {
+            Ok(download) => (download, None),
+            Err(error) => return Err(failed(&state, &media, None, error).await),
+        },
+        other => {
+            return Err(ApiError::internal(
+                "reading the attachment",
+                format!("unknown media source kind {other:?}"),
+            ));
+        }
+    };
+    respond(&state, &media, download, mime_type).await
+}
+
+/// `GET /{media_id}` with the channel's token, then its URL with the same token.
+async fn whatsapp(
+    state: &Arc<AppState>,
+    channel: &Channel,
+    media: &StoredMedia,
+) -> Result<(Download, Option<String>), ApiError> {
+    if let Some(reason) = &channel.needs_reconnection {
+        return Err(needs_reconnection(reason));
+    }
+    let credentials = crate::replies::channel_credentials(state, channel)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "channel_not_connected",
+                "this channel has no access token yet; an admin must set one in the channel settings",
+            )
+        })?;
+    let info = match state
+        .graph
+        .media_info(&credentials, &channel.external_id, &media.source)
+        .await
+    {
+        Ok(info) => info,
+        Err(error) => return Err(failed(state, media, Some(channel), error).await),
+    };
+    if info.file_size.is_some_and(|size| size > MAX_MEDIA_BYTES) {
+        return Err(failed(state, media, Some(channel), MediaError::TooLarge).await);
+    }
+    match state.graph.download(Some(&credentials), &info.url).await {
+        Ok(download) => Ok((download, info.mime_type)),
+        Err(error) => Err(failed(state, media, Some(channel), error).await),
+    }
+}
+
+fn needs_reconnection(reason: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "channel_needs_reconnection",
+        format!(
+            "Meta no longer accepts this channel's token ({reason}); an admin must reconnect it"
+        ),
+    )
+}
+
+/// The answer for a failed fetch. `channel` is set when the channel's token was used: a
+/// 190 then marks the channel as needing re-connection, as a failed reply does.
+async fn failed(
+    state: &Arc<AppState>,
+    media: &StoredMedia,
+    channel: Option<&Channel>,
+    error: MediaError,
+) -> ApiError {
+    let id = media.id.as_str();
+    match error {
+        MediaError::Gone(detail) => {
+            tracing::info!(media = id, %detail, "attachment gone from the platform");
+            ApiError::new(
+                StatusCode::GONE,
+                "gone",
+                "the platform no longer has this file",
+            )
+        }
+        MediaError::TooLarge => {
+            tracing::warn!(media = id, "attachment over the size limit");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "too_large",
+                format!(
+                    "the file is larger than {} MiB, the most the relay fetches",
+                    MAX_MEDIA_BYTES / (1024 * 1024)
+                ),
+            )
+        }
+        MediaError::Refused(reason) => {
+            tracing::warn!(media = id, %reason, "attachment address refused");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "unfetchable",
+                format!("the relay does not fetch this attachment: {reason}"),
+            )
+        }
+        MediaError::Graph(GraphError::Meta {
+            code: 190,
+            subcode,
+            message,
+        }) if channel.is_some() => {
+            let failure = failure_from_meta(190, subcode, Some(&message));
+            tracing::warn!(
+                media = id,
+                code = 190,
+                ?subcode,
+                "Meta rejected the channel's token"
+            );
+            if let Some(channel) = channel
+                && let Err(error) =
+                    crate::replies::token_rejected(state, channel, &failure.reason).await
+            {
+                return error;
+            }
+            needs_reconnection(&failure.reason)
+        }
+        MediaError::Graph(error) => {
+            tracing::warn!(media = id, %error, "attachment could not be fetched");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream",
+                "Meta could not be reached or refused the download; try again later",
+            )
+        }
+    }
+}
+
+/// 200 with the bytes: passed on as they arrive when the length is announced, else read
+/// first (up to the limit) to know it.
+async fn respond(
+    state: &Arc<AppState>,
+    media: &StoredMedia,
+    mut download: Download,
+    mime_type: Option<String>,
+) -> Result<Response, ApiError> {
+    let content_type = mime_type
+        .or_else(|| download.content_type.clone())
+        .and_then(|value| HeaderValue::from_str(value.trim()).ok())
+        .filter(|value| !value.is_empty())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let (length, body) = match download.length {
+        Some(length) if length > MAX_MEDIA_BYTES => {
+            return Err(failed(state, media, None, MediaError::TooLarge).await);
+        }
+        Some(length) => {
+            let id = media.id.clone();
+            let chunks = futures_util::stream::unfold(Some(download), move |download| {
+                let id = id.clone();
+                async move {
+                    let mut download = download?;
+                    match download.chunk().await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), Some(download))),
+                        Ok(None) => None,
+                        Err(error) => {
+                            tracing::warn!(media = id.as_str(), %error, "attachment download broke off");
+                            Some((Err(error), None))
+                        }
+                    }
+                }
+            });
+            (length, Body::from_stream(chunks))
+        }
+        None => {
+            let mut bytes = Vec::new();
+            loop {
+                match download.chunk().await {
+                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(error) => return Err(failed(state, media, None, error).await),
+                }
+            }
+            (bytes.len() as u64, Body::from(bytes))
+        }
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::CACHE_CONTROL, "private, no-store")
+        // What a customer sent must never run as the relay's own page.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox")
+        .body(body)
+        .map_err(|e| ApiError::internal("answering with the attachment", e))
+}
