@@ -220,7 +220,8 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
             },
             Ok(Frame::Live { head: at }) => {
                 head = head.max(at);
-                if let Err(ended) = flush(account, &mut batch, true, head).await {
+                // What came before this frame was replay, whatever the state shows next.
+                if let Err(ended) = flush(account, &mut batch, false, head).await {
                     return ended;
                 }
                 live = true;
