@@ -1,0 +1,403 @@
+//! The cache on its own: how each kind of event lands, the cursor's rules, the inbox's
+//! filters, and the schema checks. Real encrypted files in a temp dir; no network.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde_json::json;
+use ventana_inbox::apply::{ApplyError, LogEntry, apply_batch, cursor};
+use ventana_inbox::cache::{Cache, CacheError, CacheKey};
+use ventana_inbox::query::{self, InboxFilter};
+use ventana_protocol::Event;
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+}
+
+/// An event as the relay would stream it, from its flat JSON body.
+fn event(id: &str, conversation: &str, minutes: i64, body: serde_json::Value) -> Event {
+    let mut value = json!({
+        "id": id, "tenant": "t1", "channel": "ch_messenger",
+        "contact": format!("ct_{conversation}"), "conversation": conversation,
+        "occurred_at": at(minutes), "recorded_at": at(minutes),
+    });
+    for (key, field) in body.as_object().unwrap() {
+        value[key] = field.clone();
+    }
+    serde_json::from_value(value).unwrap()
+}
+
+fn text(id: &str, conversation: &str, minutes: i64, body: &str) -> Event {
+    event(
+        id,
+        conversation,
+        minutes,
+        json!({"type": "message_received", "message_id": id, "content": {"kind": "text", "body": body},
+               "sender_name": "Rosa", "reply_to": null, "referral": null}),
+    )
+}
+
+fn sent(id: &str, conversation: &str, minutes: i64, body: &str) -> Event {
+    event(
+        &format!("msg:{id}"),
+        conversation,
+        minutes,
+        json!({"type": "message_sent", "message_id": id, "idempotency_key": null,
+               "content": {"kind": "text", "body": body}, "sender": {"by": "agent", "agent": "ag_1"},
+               "sent_as": "standard", "reply_to": null}),
+    )
+}
+
+fn status(id: &str, conversation: &str, minutes: i64, state: &str) -> Event {
+    event(
+        &format!("st:{id}:{state}"),
+        conversation,
+        minutes,
+        json!({"type": "message_status", "target": {"scope": "message", "message_id": id},
+               "status": {"state": state}}),
+    )
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    cache: Cache,
+    next: u64,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let cache =
+            Cache::open(&dir.path().join("cache.db"), &CacheKey::from_bytes([3; 32])).unwrap();
+        Fixture {
+            _dir: dir,
+            cache,
+            next: 1,
+        }
+    }
+
+    fn apply(&mut self, events: Vec<Event>) -> ventana_inbox::apply::Applied {
+        let entries: Vec<LogEntry> = events
+            .into_iter()
+            .map(|event| {
+                let seq = self.next;
+                self.next += 1;
+                LogEntry { seq, event }
+            })
+            .collect();
+        apply_batch(&mut self.cache, &entries).unwrap()
+    }
+
+    fn state_of(&self, message_id: &str) -> String {
+        self.cache
+            .connection()
+            .query_row(
+                "SELECT state FROM messages WHERE message_id = ?1",
+                [message_id],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_gap_is_refused_whole_and_entries_already_applied_are_skipped() {
+    let mut fx = Fixture::new();
+    fx.apply(vec![
+        text("m1", "c1", 0, "hola"),
+        text("m2", "c1", 1, "hola?"),
+    ]);
+    assert_eq!(cursor(&fx.cache).unwrap(), 2);
+
+    // 3 is missing: nothing of the batch is written.
+    let gap = [
+        LogEntry {
+            seq: 4,
+            event: text("m4", "c1", 3, "four"),
+        },
+        LogEntry {
+            seq: 5,
+            event: text("m5", "c1", 4, "five"),
+        },
+    ];
+    assert!(matches!(
+        apply_batch(&mut fx.cache, &gap),
+        Err(ApplyError::Gap {
+            expected: 3,
+            got: 4
+        })
+    ));
+    assert_eq!(cursor(&fx.cache).unwrap(), 2);
+    assert!(
+        query::search(fx.cache.connection(), "five", 5)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A batch that starts with entries already applied applies only the new ones.
+    let again = [
+        LogEntry {
+            seq: 2,
+            event: text("m2", "c1", 1, "hola?"),
+        },
+        LogEntry {
+            seq: 3,
+            event: text("m3", "c1", 2, "three"),
+        },
+    ];
+    let applied = apply_batch(&mut fx.cache, &again).unwrap();
+    assert_eq!((applied.applied, applied.last_seq), (1, 3));
+    let count: i64 = fx
+        .cache
+        .connection()
+        .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 3);
+    let row = query::conversation(fx.cache.connection(), "c1", at(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.unread, 3);
+}
+
+#[test]
+fn statuses_only_move_forward_and_a_failure_is_final() {
+    let mut fx = Fixture::new();
+    fx.apply(vec![
+        text("in1", "c1", 0, "hi"),
+        sent("out1", "c1", 1, "hello"),
+        sent("out2", "c1", 2, "anything else?"),
+    ]);
+    fx.apply(vec![
+        status("out1", "c1", 3, "read"),
+        status("out1", "c1", 4, "delivered"),
+    ]);
+    assert_eq!(
+        fx.state_of("out1"),
+        "read",
+        "a late delivered does not undo read"
+    );
+    let failed = event(
+        "st:out2:failed",
+        "c1",
+        5,
+        json!({"type": "message_status", "target": {"scope": "message", "message_id": "out2"},
+               "status": {"state": "failed", "failure": {"code": 131047, "subcode": null,
+               "reason": "More than 24 hours have passed", "retryable": false}}}),
+    );
+    fx.apply(vec![failed, status("out2", "c1", 6, "read")]);
+    assert_eq!(fx.state_of("out2"), "failed");
+    let page = query::messages(fx.cache.connection(), "c1", None, 10).unwrap();
+    assert_eq!(page[2].failure.as_ref().unwrap()["code"], 131047);
+    // Messenger's watermark: everything sent up to it is delivered.
+    fx.apply(vec![
+        sent("out3", "c1", 7, "ok"),
+        event(
+            "wm:1",
+            "c1",
+            8,
+            json!({"type": "message_status", "target": {"scope": "up_to", "watermark": at(7)},
+               "status": {"state": "delivered"}}),
+        ),
+    ]);
+    assert_eq!(fx.state_of("out3"), "delivered");
+    assert_eq!(fx.state_of("out1"), "read");
+}
+
+#[test]
+fn edits_unsends_and_reactions_change_what_is_shown_and_found() {
+    let mut fx = Fixture::new();
+    fx.apply(vec![
+        text("m1", "c1", 0, "my adress is wrong"),
+        event(
+            "img1",
+            "c1",
+            1,
+            json!({"type": "message_received", "message_id": "img1",
+            "content": {"kind": "image", "media_id": "wa:55", "mime_type": "image/jpeg",
+                        "caption": "receipt photo", "filename": null, "sha256": null},
+            "sender_name": null, "reply_to": null, "referral": null}),
+        ),
+    ]);
+    fx.apply(vec![event(
+        "edit:m1:1",
+        "c1",
+        2,
+        json!({"type": "message_edited",
+        "message_id": "m1", "text": "my address is wrong", "edit_count": 1}),
+    )]);
+    let conn = fx.cache.connection();
+    assert!(query::search(conn, "adress", 5).unwrap().is_empty());
+    assert_eq!(query::search(conn, "address", 5).unwrap().len(), 1);
+
+    fx.apply(vec![event(
+        "r1",
+        "c1",
+        3,
+        json!({"type": "reaction", "message_id": "m1",
+        "by": "customer", "action": "added", "emoji": "👍"}),
+    )]);
+    let page = query::messages(fx.cache.connection(), "c1", None, 10).unwrap();
+    assert_eq!(page[0].edit_count, 1);
+    assert_eq!(page[0].reactions[0].emoji, "👍");
+    fx.apply(vec![event(
+        "r2",
+        "c1",
+        4,
+        json!({"type": "reaction", "message_id": "m1",
+        "by": "customer", "action": "removed", "emoji": null}),
+    )]);
+    assert!(
+        query::messages(fx.cache.connection(), "c1", None, 10).unwrap()[0]
+            .reactions
+            .is_empty()
+    );
+
+    let applied = fx.apply(vec![event(
+        "unsend:img1",
+        "c1",
+        5,
+        json!({"type": "message_unsent",
+        "message_id": "img1"}),
+    )]);
+    assert_eq!(applied.released_media, vec!["wa:55".to_owned()]);
+    let page = query::messages(fx.cache.connection(), "c1", None, 10).unwrap();
+    assert!(page[1].unsent);
+    assert!(
+        page[1].content.is_null(),
+        "an unsent message's content is gone"
+    );
+    assert!(
+        query::search(fx.cache.connection(), "receipt", 5)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_inbox_filters_and_pages_newest_first() {
+    let mut fx = Fixture::new();
+    let mut events = Vec::new();
+    for i in 0..30 {
+        events.push(text(&format!("m{i}"), &format!("c{i:02}"), i, "hola"));
+    }
+    events.push(event(
+        "u1",
+        "c03",
+        40,
+        json!({"type": "conversation_updated",
+        "by": {"by": "agent", "agent": "ag_me"}, "status": null,
+        "assignee": {"to": "agent", "agent": "ag_me"}, "labels": ["vip", "billing"]}),
+    ));
+    events.push(event(
+        "e1",
+        "c07",
+        41,
+        json!({"type": "escalated",
+        "reason": {"rule": "keyword", "keyword": "humano"}}),
+    ));
+    events.push(event(
+        "u2",
+        "c09",
+        42,
+        json!({"type": "conversation_updated",
+        "by": {"by": "system"}, "status": {"state": "resolved"}, "assignee": null, "labels": null}),
+    ));
+    fx.apply(events);
+    let conn = fx.cache.connection();
+    let page = |filter: &InboxFilter| -> Vec<String> {
+        query::inbox(conn, filter, "ag_me", None, 50, at(60))
+            .unwrap()
+            .into_iter()
+            .map(|row| row.id)
+            .collect()
+    };
+    let all = page(&InboxFilter::default());
+    assert_eq!(all.len(), 30);
+    assert_eq!(all[0], "c29", "newest activity first");
+    assert_eq!(
+        page(&InboxFilter {
+            mine: true,
+            ..Default::default()
+        }),
+        ["c03"]
+    );
+    assert_eq!(
+        page(&InboxFilter {
+            escalated: true,
+            ..Default::default()
+        }),
+        ["c07"]
+    );
+    assert_eq!(
+        page(&InboxFilter {
+            label: Some("vip".into()),
+            ..Default::default()
+        }),
+        ["c03"]
+    );
+    assert_eq!(
+        page(&InboxFilter {
+            status: Some("resolved".into()),
+            ..Default::default()
+        }),
+        ["c09"]
+    );
+    assert_eq!(
+        page(&InboxFilter {
+            unassigned: true,
+            ..Default::default()
+        })
+        .len(),
+        29
+    );
+
+    // Keyset paging: the next page starts after the last row of this one.
+    let first = query::inbox(conn, &InboxFilter::default(), "ag_me", None, 10, at(60)).unwrap();
+    let last = first.last().unwrap();
+    let cursor = query::InboxCursor {
+        last_activity_at: "2026-11-23T09:20:00.000Z".into(),
+        id: last.id.clone(),
+    };
+    assert_eq!(last.id, "c20");
+    let second = query::inbox(
+        conn,
+        &InboxFilter::default(),
+        "ag_me",
+        Some(&cursor),
+        10,
+        at(60),
+    )
+    .unwrap();
+    assert_eq!(second[0].id, "c19");
+}
+
+#[test]
+fn a_cache_from_a_newer_version_or_with_an_edited_migration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    let key = CacheKey::from_bytes([9; 32]);
+    Cache::open(&path, &key)
+        .unwrap()
+        .connection()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, sha256) VALUES (99, 'future', 'x')",
+            [],
+        )
+        .unwrap();
+    let error = Cache::open(&path, &key).unwrap_err();
+    assert!(matches!(error, CacheError::Schema(_)), "{error:?}");
+    assert!(error.to_string().contains("newer"), "{error}");
+
+    let path = dir.path().join("edited.db");
+    Cache::open(&path, &key)
+        .unwrap()
+        .connection()
+        .execute(
+            "UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 1",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(
+        Cache::open(&path, &key),
+        Err(CacheError::Schema(_))
+    ));
+}
