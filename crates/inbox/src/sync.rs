@@ -174,10 +174,8 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
         } else if batch.len() >= account.sync_batch {
             None
         } else {
-            match stream.next().now_or_never() {
-                Some(next) => next,
-                None => None,
-            }
+            // `None` here means nothing is waiting right now.
+            stream.next().now_or_never().flatten()
         };
         let message = match next {
             Some(Ok(message)) => Some(message),

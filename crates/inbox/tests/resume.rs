@@ -96,11 +96,34 @@ async fn a_sync_killed_mid_backlog_resumes_with_nothing_missing_and_nothing_twic
 
     // The next start resumes from the cursor.
     let engine = world.engine(Arc::new(Recorded::default()));
+    let mut updates = engine.subscribe();
     eventually(60, "the rest of the backlog", || {
         matches!(engine.sync_state(&account), Ok(SyncState::Live { .. }))
             && engine.cursor(&account).unwrap() == head
     })
     .await;
+    // Progress was reported while catching up ("n of m"), and the backlog went in large
+    // transactions, not one per event.
+    let mut progress = Vec::new();
+    while let Ok(update) = updates.try_recv() {
+        if let ventana_inbox::Update::Sync {
+            state: SyncState::CatchingUp { applied, head: of },
+            ..
+        } = update
+        {
+            progress.push((applied, of));
+        }
+    }
+    assert!(
+        progress
+            .iter()
+            .any(|&(applied, of)| applied > killed_at && applied < head && of == head),
+        "{progress:?}"
+    );
+    assert!(
+        progress.len() < 20,
+        "one update per transaction: {progress:?}"
+    );
     assert_eq!(count(&cache), (MESSAGES as i64, MESSAGES as i64));
     let missing: i64 = cache
         .connection()
