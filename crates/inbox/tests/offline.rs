@@ -201,3 +201,111 @@ async fn a_wrong_password_and_an_unreachable_relay_are_clear_errors_that_change_
     assert!(engine.accounts().is_empty());
     assert!(!world.app_dir.join("accounts.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reply_says_why_and_a_failed_one_is_retried_under_its_own_key() {
+    let world = World::new("refusals").await;
+    // Rosa wrote 8 days ago: nothing can be sent. Luis wrote an hour ago.
+    world
+        .customer_texts(
+            &[("7000000000000031", "m_old", "hello?")],
+            TimeDelta::days(8),
+        )
+        .await;
+    world
+        .customer_texts(
+            &[("7000000000000032", "m_new", "hi there")],
+            TimeDelta::hours(1),
+        )
+        .await;
+    let engine = world.engine(Arc::new(Recorded::default()));
+    let id = engine
+        .sign_in(&world.base, EMAIL, PASSWORD, None)
+        .await
+        .unwrap()
+        .record
+        .id;
+    eventually(30, "both conversations", || {
+        is_live(&engine, &id)
+            && engine
+                .inbox(None, &InboxFilter::default(), None, 5)
+                .unwrap()
+                .len()
+                == 2
+    })
+    .await;
+    let inbox = engine
+        .inbox(None, &InboxFilter::default(), None, 5)
+        .unwrap();
+    let (luis, rosa) = (&inbox[0].conversation, &inbox[1].conversation);
+    // The window is known before anyone types.
+    assert_eq!(
+        rosa.window.unwrap().mode,
+        ventana_protocol::ReplyMode::Closed(ventana_protocol::window::ClosedReason::Expired)
+    );
+    let refused = engine
+        .compose(
+            &id,
+            &rosa.id,
+            &Draft::Text {
+                text: "Sorry for the wait".into(),
+            },
+        )
+        .unwrap();
+    eventually(30, "the relay's refusal", || {
+        engine.messages(&id, &rosa.id, None, 1).unwrap()[0].state == "failed"
+    })
+    .await;
+    let shown = engine.messages(&id, &rosa.id, None, 1).unwrap().remove(0);
+    let reason = shown.failure.unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("7 days") || reason.contains("closed"),
+        "{reason}"
+    );
+    assert_eq!(world.sim.send_count(&format!("ventana:{}", refused.key)), 0);
+
+    // Meta refuses once (the person isn't available); the agent retries the same reply.
+    world
+        .sim
+        .fail_next(PAGE_ID, 1, ventana_metasim::Failure::Undeliverable);
+    let reply = engine
+        .compose(
+            &id,
+            &luis.id,
+            &Draft::Text {
+                text: "Here is your tracking link".into(),
+            },
+        )
+        .unwrap();
+    eventually(30, "Meta's refusal to reach the desktop", || {
+        engine.messages(&id, &luis.id, None, 1).unwrap()[0].state == "failed"
+    })
+    .await;
+    engine.retry(&id, &reply.key).unwrap();
+    eventually(30, "the retried reply to be sent", || {
+        let message = engine.messages(&id, &luis.id, None, 1).unwrap().remove(0);
+        matches!(message.state.as_str(), "sent" | "delivered" | "read")
+    })
+    .await;
+    let messages = engine.messages(&id, &luis.id, None, 10).unwrap();
+    let outgoing: Vec<_> = messages.iter().filter(|m| m.direction == "out").collect();
+    assert_eq!(
+        outgoing.len(),
+        1,
+        "one message, retried in place: {outgoing:#?}"
+    );
+    assert_eq!(
+        outgoing[0].idempotency_key.as_deref(),
+        Some(reply.key.as_str())
+    );
+    assert_eq!(world.sim.send_count(&format!("ventana:{}", reply.key)), 1);
+    assert!(
+        engine.retry(&id, &reply.key).is_err(),
+        "a sent reply is not retried"
+    );
+    drop(engine);
+    world.forget_secrets(&id);
+}
