@@ -9,6 +9,7 @@ use common::*;
 use std::sync::Arc;
 use ventana_inbox::client::Draft;
 use ventana_inbox::query::InboxFilter;
+use ventana_inbox::secrets::SecretStore;
 use ventana_inbox::sync::SyncState;
 
 fn is_live(engine: &ventana_inbox::Engine, account: &str) -> bool {
@@ -308,4 +309,100 @@ async fn a_refused_reply_says_why_and_a_failed_one_is_retried_under_its_own_key(
     );
     drop(engine);
     world.forget_secrets(&id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_share_one_inbox_and_search_but_keep_separate_caches() {
+    let world = World::new("accounts").await;
+    world
+        .customer_texts(
+            &[(
+                "7000000000000041",
+                "m_acme",
+                "acme customer asks about invoices",
+            )],
+            TimeDelta::hours(2),
+        )
+        .await;
+    world
+        .instagram_text(
+            "17800000000000042",
+            "m_globex",
+            "globex customer asks about invoices",
+        )
+        .await;
+    let engine = world.engine(Arc::new(Recorded::default()));
+    let acme = engine
+        .sign_in(&world.base, EMAIL, PASSWORD, None)
+        .await
+        .unwrap()
+        .record
+        .id;
+    let globex = engine
+        .sign_in(&world.base, "gus@globex.test", PASSWORD, None)
+        .await
+        .unwrap()
+        .record
+        .id;
+    assert_ne!(acme, globex);
+    eventually(30, "both accounts live", || {
+        is_live(&engine, &acme)
+            && is_live(&engine, &globex)
+            && engine.search("invoices", 10).unwrap().len() == 2
+    })
+    .await;
+    let inbox = engine
+        .inbox(None, &InboxFilter::default(), None, 10)
+        .unwrap();
+    assert_eq!(inbox.len(), 2);
+    assert_eq!(
+        inbox[0].account, globex,
+        "newest activity first, across accounts"
+    );
+    assert_eq!(inbox[1].account, acme);
+    assert_eq!(
+        inbox[0].conversation.channel.kind,
+        Some(ventana_protocol::ChannelKind::Instagram)
+    );
+    assert_eq!(
+        engine
+            .inbox(Some(&acme), &InboxFilter::default(), None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Each tenant's data is in its own file, under its own key.
+    for (account, own, other) in [(&acme, "acme", "globex"), (&globex, "globex", "acme")] {
+        let cache = world.open_cache(account);
+        let texts: Vec<String> = cache
+            .connection()
+            .prepare("SELECT text FROM messages")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(texts.len(), 1);
+        assert!(texts[0].starts_with(own) && !texts[0].contains(other));
+    }
+    assert_ne!(world.cache_key(&acme), world.cache_key(&globex));
+
+    // Signing one out keeps its cache readable offline but stops its sync.
+    engine.sign_out(&globex, false).await.unwrap();
+    assert!(matches!(
+        engine.sync_state(&globex),
+        Ok(SyncState::SignedOut { .. })
+    ));
+    assert_eq!(engine.search("invoices", 10).unwrap().len(), 2);
+    assert!(
+        world
+            .secrets()
+            .get(&globex, ventana_inbox::secrets::SecretKind::RefreshToken)
+            .unwrap()
+            .is_none()
+    );
+    drop(engine);
+    world.forget_secrets(&acme);
+    world.forget_secrets(&globex);
 }

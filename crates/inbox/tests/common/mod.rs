@@ -23,6 +23,8 @@ pub const APP_SECRET: &str = "fake_app_secret_0123456789abcdef";
 pub const PAGE_ID: &str = "100000000000001";
 pub const PHONE_NUMBER_ID: &str = "200000000000111";
 pub const WABA_ID: &str = "300000000000222";
+/// Globex's Instagram account (the second tenant).
+pub const IG_ID: &str = "17840000000000001";
 pub const PAGE_TOKEN: &str = "EAAG-page-token-0001";
 pub const WA_TOKEN: &str = "EAAG-whatsapp-token-0001";
 pub const EMAIL: &str = "ana@acme.test";
@@ -100,6 +102,16 @@ impl World {
                 APP_ID,
                 Some("Acme WhatsApp"),
                 Some(WABA_ID),
+            )
+            .unwrap();
+            admin::add_channel(
+                state,
+                "globex",
+                ventana_protocol::ChannelKind::Instagram,
+                IG_ID,
+                APP_ID,
+                Some("Globex IG"),
+                None,
             )
             .unwrap();
             admin::set_channel_token(state, "acme", PAGE_ID, PAGE_TOKEN).unwrap();
@@ -186,6 +198,15 @@ impl World {
         for (user, _, _) in messages {
             self.sim.note_inbound(PAGE_ID, user, at);
         }
+    }
+
+    /// One Instagram text to Globex.
+    pub async fn instagram_text(&self, user: &str, mid: &str, text: &str) {
+        let at = Utc::now();
+        let body = json!({"object": "instagram", "entry": [{"id": IG_ID, "time": at.timestamp_millis(),
+            "messaging": [{"sender": {"id": user}, "recipient": {"id": IG_ID},
+                           "timestamp": at.timestamp_millis(), "message": {"mid": mid, "text": text}}]}]});
+        self.post_signed(body.to_string().as_bytes()).await;
     }
 
     pub async fn post_signed(&self, body: &[u8]) {
