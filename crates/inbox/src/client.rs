@@ -210,22 +210,7 @@ impl RelayClient {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::Protocol(e.to_string()));
         }
-        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => (body.code, body.message),
-            Err(_) => (
-                "relay_error".to_owned(),
-                format!("the relay answered {status}"),
-            ),
-        };
-        Err(if status == reqwest::StatusCode::UNAUTHORIZED {
-            ClientError::Unauthorized { code, message }
-        } else {
-            ClientError::Refused {
-                status: status.as_u16(),
-                code,
-                message,
-            }
-        })
+        Err(refusal(status, &bytes))
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> ClientError {
@@ -411,19 +396,7 @@ impl RelayClient {
         let status = response.status();
         if !status.is_success() {
             let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-            let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
-            let (code, message) = body
-                .map(|b| (b.code, b.message))
-                .unwrap_or_else(|| ("relay_error".into(), format!("the relay answered {status}")));
-            return Err(if status == reqwest::StatusCode::UNAUTHORIZED {
-                ClientError::Unauthorized { code, message }
-            } else {
-                ClientError::Refused {
-                    status: status.as_u16(),
-                    code,
-                    message,
-                }
-            });
+            return Err(refusal(status, &bytes));
         }
         let mime_type = response
             .headers()
@@ -436,6 +409,27 @@ impl RelayClient {
             mime_type,
             bytes: bytes.to_vec(),
         })
+    }
+}
+
+/// The relay's `{code, message}` answer as an error (a 401 is its own kind: the caller
+/// refreshes the session and tries once more).
+fn refusal(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => (body.code, body.message),
+        Err(_) => (
+            "relay_error".to_owned(),
+            format!("the relay answered {status}"),
+        ),
+    };
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        ClientError::Unauthorized { code, message }
+    } else {
+        ClientError::Refused {
+            status: status.as_u16(),
+            code,
+            message,
+        }
     }
 }
 
