@@ -1,6 +1,27 @@
-//! The commands the UI may invoke. Each one converts, delegates and converts back.
+//! The commands the UI may invoke. Each one converts, delegates to the engine
+//! (`ventana_inbox::Engine`) and converts back; errors leave as `{code, message}`.
+//!
+//! Commands are `async` so Tauri runs them on its runtime, never on the window's thread.
 
+use crate::error::CommandError;
 use serde::Serialize;
+use tauri::State;
+use ventana_inbox::Engine;
+use ventana_inbox::client::{ChannelInfo, Draft, TemplateInfo};
+use ventana_inbox::engine::{AccountView, InboxRow, SearchRow};
+use ventana_inbox::query::{
+    ContactProfile, ConversationSummary, InboxCursor, InboxFilter, MessageView, NoteView,
+};
+use ventana_inbox::sync::SyncState;
+
+/// The engine, or why it could not start (shown by every command until it can).
+pub type EngineState = Result<Engine, CommandError>;
+
+type Answer<T> = Result<T, CommandError>;
+
+fn engine<'a>(state: &'a State<'_, EngineState>) -> Answer<&'a Engine> {
+    state.inner().as_ref().map_err(Clone::clone)
+}
 
 /// What the UI shows about the running build, and the wire protocol it speaks.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -20,4 +41,229 @@ pub fn app_info(app: tauri::AppHandle) -> AppInfo {
         version: package.version.to_string(),
         protocol: ventana_protocol::PROTOCOL_VERSION,
     }
+}
+
+#[tauri::command]
+pub async fn accounts(state: State<'_, EngineState>) -> Answer<Vec<AccountView>> {
+    Ok(engine(&state)?.accounts())
+}
+
+#[tauri::command]
+pub async fn sign_in(
+    state: State<'_, EngineState>,
+    relay_url: String,
+    email: String,
+    password: String,
+    tenant: Option<String>,
+) -> Answer<AccountView> {
+    Ok(engine(&state)?
+        .sign_in(&relay_url, &email, &password, tenant.as_deref())
+        .await?)
+}
+
+#[tauri::command]
+pub async fn sign_out(
+    state: State<'_, EngineState>,
+    account: String,
+    remove_cache: bool,
+) -> Answer<()> {
+    Ok(engine(&state)?.sign_out(&account, remove_cache).await?)
+}
+
+#[tauri::command]
+pub async fn set_muted(state: State<'_, EngineState>, account: String, muted: bool) -> Answer<()> {
+    Ok(engine(&state)?.set_muted(&account, muted)?)
+}
+
+#[tauri::command]
+pub async fn sync_state(state: State<'_, EngineState>, account: String) -> Answer<SyncState> {
+    Ok(engine(&state)?.sync_state(&account)?)
+}
+
+#[tauri::command]
+pub async fn reconnect(state: State<'_, EngineState>) -> Answer<()> {
+    engine(&state)?.reconnect();
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn inbox(
+    state: State<'_, EngineState>,
+    account: Option<String>,
+    filter: Option<InboxFilter>,
+    after: Option<InboxCursor>,
+    limit: Option<usize>,
+) -> Answer<Vec<InboxRow>> {
+    Ok(engine(&state)?.inbox(
+        account.as_deref(),
+        &filter.unwrap_or_default(),
+        after.as_ref(),
+        limit.unwrap_or(100).clamp(1, 500),
+    )?)
+}
+
+#[tauri::command]
+pub async fn conversation(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+) -> Answer<Option<ConversationSummary>> {
+    Ok(engine(&state)?.conversation(&account, &conversation)?)
+}
+
+#[tauri::command]
+pub async fn messages(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+    before: Option<i64>,
+    limit: Option<usize>,
+) -> Answer<Vec<MessageView>> {
+    Ok(engine(&state)?.messages(
+        &account,
+        &conversation,
+        before,
+        limit.unwrap_or(50).clamp(1, 500),
+    )?)
+}
+
+#[tauri::command]
+pub async fn notes(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+) -> Answer<Vec<NoteView>> {
+    Ok(engine(&state)?.notes(&account, &conversation)?)
+}
+
+#[tauri::command]
+pub async fn mark_read(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+) -> Answer<()> {
+    Ok(engine(&state)?.mark_read(&account, &conversation)?)
+}
+
+#[tauri::command]
+pub async fn search(
+    state: State<'_, EngineState>,
+    query: String,
+    limit: Option<usize>,
+) -> Answer<Vec<SearchRow>> {
+    Ok(engine(&state)?.search(&query, limit.unwrap_or(50).clamp(1, 200))?)
+}
+
+#[tauri::command]
+pub async fn contact(
+    state: State<'_, EngineState>,
+    account: String,
+    contact: String,
+) -> Answer<Option<ContactProfile>> {
+    Ok(engine(&state)?.contact(&account, &contact)?)
+}
+
+#[tauri::command]
+pub async fn templates(
+    state: State<'_, EngineState>,
+    account: String,
+    channel: String,
+) -> Answer<Vec<TemplateInfo>> {
+    Ok(engine(&state)?.templates(&account, &channel)?)
+}
+
+/// What `compose` answers: the queued reply's key and the message's id in the cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct Queued {
+    pub key: String,
+    pub rowid: i64,
+}
+
+#[tauri::command]
+pub async fn compose(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+    draft: Draft,
+) -> Answer<Queued> {
+    let queued = engine(&state)?.compose(&account, &conversation, &draft)?;
+    Ok(Queued {
+        key: queued.key,
+        rowid: queued.rowid,
+    })
+}
+
+#[tauri::command]
+pub async fn retry(state: State<'_, EngineState>, account: String, key: String) -> Answer<()> {
+    Ok(engine(&state)?.retry(&account, &key)?)
+}
+
+/// An attachment's bytes go to the UI as raw IPC bytes (no base64); its type is the one the
+/// message names.
+#[tauri::command]
+pub async fn media(
+    state: State<'_, EngineState>,
+    account: String,
+    media_id: String,
+) -> Answer<tauri::ipc::Response> {
+    let download = engine(&state)?.media(&account, &media_id).await?;
+    Ok(tauri::ipc::Response::new(download.bytes))
+}
+
+#[tauri::command]
+pub async fn update_conversation(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+    change: serde_json::Value,
+) -> Answer<serde_json::Value> {
+    Ok(engine(&state)?
+        .update_conversation(&account, &conversation, &change)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn add_note(
+    state: State<'_, EngineState>,
+    account: String,
+    conversation: String,
+    text: String,
+) -> Answer<serde_json::Value> {
+    Ok(engine(&state)?
+        .add_note(&account, &conversation, &text)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn erase_contact(
+    state: State<'_, EngineState>,
+    account: String,
+    contact: String,
+    confirm: String,
+) -> Answer<serde_json::Value> {
+    // The typed confirmation is checked here too, so no path reaches the relay without it.
+    if confirm != "ERASE" {
+        return Err(CommandError::new(
+            "confirmation_required",
+            "Erasure cannot be undone: type ERASE to confirm.",
+        ));
+    }
+    Ok(engine(&state)?.erase_contact(&account, &contact).await?)
+}
+
+#[tauri::command]
+pub async fn channels(state: State<'_, EngineState>, account: String) -> Answer<Vec<ChannelInfo>> {
+    Ok(engine(&state)?.channels(&account).await?)
+}
+
+#[tauri::command]
+pub async fn update_channel(
+    state: State<'_, EngineState>,
+    account: String,
+    channel: String,
+    change: serde_json::Value,
+) -> Answer<serde_json::Value> {
+    Ok(engine(&state)?
+        .update_channel(&account, &channel, &change)
+        .await?)
 }

@@ -23,6 +23,12 @@ impl CommandError {
     }
 }
 
+impl From<ventana_inbox::EngineError> for CommandError {
+    fn from(error: ventana_inbox::EngineError) -> Self {
+        Self::new(error.code, error.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
