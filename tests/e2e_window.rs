@@ -22,6 +22,11 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The child leads its own process group (see `spawn`), so this also ends what it
+        // started: tauri-driver's WebKitWebDriver and the app would otherwise outlive it.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -29,7 +34,8 @@ impl Drop for Running {
 
 impl Running {
     fn spawn(name: &'static str, command: &mut Command) -> Running {
-        match command.spawn() {
+        use std::os::unix::process::CommandExt;
+        match command.process_group(0).spawn() {
             Ok(child) => Running { name, child },
             Err(error) => panic!(
                 "cannot start {name}: {error}. Install what the tests need with \
