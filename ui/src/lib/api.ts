@@ -94,3 +94,333 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>('app_info');
 }
+
+// ---------------------------------------------------------------------------
+// Engine types: the serde shapes of `crates/inbox` (snake_case fields).
+
+export type ChannelKind = 'whatsapp' | 'instagram' | 'messenger';
+
+/** `SyncState` in `crates/inbox/src/sync.rs`. */
+export type SyncState =
+  | { state: 'connecting' }
+  | { state: 'catching_up'; applied: number; head: number }
+  | { state: 'live'; head: number }
+  | { state: 'offline'; reason: string; retry_in_ms: number }
+  | { state: 'signed_out'; reason: string }
+  | { state: 'stopped' };
+
+/** `AccountView`: the account record flattened with its label and sync state. */
+export interface AccountView {
+  id: string;
+  relay_url: string;
+  tenant_id: string;
+  tenant_name: string;
+  agent_id: string;
+  agent_email: string;
+  role: string;
+  muted: boolean;
+  label: string;
+  sync: SyncState;
+  queued: number;
+  unread: number;
+  [extra: string]: unknown;
+}
+
+export interface ChannelRef {
+  id: string;
+  kind: ChannelKind | null;
+  name: string;
+}
+
+export type ClosedReason =
+  | 'no_customer_message'
+  | 'human_agent_only'
+  | 'human_agent_not_approved'
+  | 'expired';
+
+/** `ReplyMode`, tagged `mode` with content `reason`. */
+export type ReplyMode =
+  | { mode: 'standard' }
+  | { mode: 'human_agent' }
+  | { mode: 'template_only' }
+  | { mode: 'closed'; reason: ClosedReason };
+
+export type TemplateAccess = 'not_on_channel' | 'all' | 'no_marketing';
+
+/** The protocol's `ReplyWindow` for one moment. */
+export interface ReplyWindow {
+  mode: ReplyMode;
+  since: string | null;
+  changes_at: string | null;
+  templates: TemplateAccess;
+}
+
+export interface MessagePreview {
+  direction: string;
+  kind: string;
+  text: string | null;
+  state: string;
+  unsent: boolean;
+}
+
+export interface ConversationSummary {
+  id: string;
+  channel: ChannelRef;
+  contact_id: string;
+  contact_name: string | null;
+  opted_out: boolean;
+  last_activity_at: string | null;
+  last_customer_message_at: string | null;
+  last_message: MessagePreview | null;
+  unread: number;
+  status: string;
+  snoozed_until: string | null;
+  assignee: string | null;
+  labels: string[];
+  escalation: unknown;
+  escalated_at: string | null;
+  window: ReplyWindow | null;
+}
+
+/** An inbox row: the account plus the flattened conversation summary. */
+export interface InboxRow extends ConversationSummary {
+  account: string;
+}
+
+export interface InboxFilter {
+  mine?: boolean;
+  unassigned?: boolean;
+  escalated?: boolean;
+  status?: string | null;
+  channel?: ChannelKind | null;
+  label?: string | null;
+}
+
+export interface InboxCursor {
+  last_activity_at: string;
+  id: string;
+}
+
+export type MessageState =
+  | 'received'
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'read'
+  | 'failed';
+
+/** The protocol's `MessageContent`, tagged by `kind`. Unknown kinds keep their fields. */
+export type MessageContent =
+  | { kind: 'text'; body: string }
+  | {
+      kind: 'image' | 'audio' | 'video' | 'document' | 'sticker';
+      media_id: string;
+      mime_type?: string | null;
+      caption?: string | null;
+      filename?: string | null;
+    }
+  | { kind: 'location'; latitude: number; longitude: number; name?: string | null; address?: string | null }
+  | { kind: 'template'; name: string; language: string; body_parameters?: string[] }
+  | { kind: string; [field: string]: unknown };
+
+export interface MessageView {
+  rowid: number;
+  message_id: string | null;
+  idempotency_key: string | null;
+  direction: string;
+  sender: unknown;
+  sent_as: string | null;
+  kind: string;
+  content: MessageContent | null;
+  reply_to: string | null;
+  occurred_at: string | null;
+  state: MessageState | string;
+  failure: { reason?: string; code?: string | number; [field: string]: unknown } | null;
+  edit_count: number;
+  unsent: boolean;
+  reactions: { by: string; emoji: string }[];
+}
+
+export interface NoteView {
+  id: string;
+  author: string;
+  text: string;
+  created_at: string | null;
+}
+
+export interface SnippetPart {
+  text: string;
+  hit: boolean;
+}
+
+export interface SearchRow {
+  account: string;
+  kind: 'message' | 'contact' | 'note' | string;
+  conversation_id: string | null;
+  contact_id: string;
+  contact_name: string | null;
+  message_rowid: number | null;
+  occurred_at: string | null;
+  snippet: SnippetPart[];
+}
+
+export interface TemplateInfo {
+  name: string;
+  language: string;
+  category: string;
+  parameters: number;
+  body: string;
+}
+
+export type Draft =
+  | { kind: 'text'; text: string }
+  | { kind: 'template'; name: string; language: string; parameters: string[] };
+
+export interface Queued {
+  key: string;
+  rowid: number;
+}
+
+/** `WorkflowChange` in `crates/relay/src/conversations.rs`: absent fields stay as they are. */
+export interface WorkflowChange {
+  status?: 'open' | 'pending' | 'snoozed' | 'resolved';
+  snoozed_until?: string;
+  /** An agent id, `me` or `nobody`. */
+  assignee?: string;
+  labels?: string[];
+}
+
+export interface ChannelInfo {
+  id: string;
+  kind: ChannelKind;
+  display_name: string;
+  human_agent_approved: boolean;
+  needs_reconnection: string | null;
+  settings: unknown;
+}
+
+export interface Notice {
+  account: string;
+  conversation: string;
+  kind: string;
+  summary: string;
+  body: string;
+}
+
+/** The `engine-update` event payload. */
+export type EngineUpdate =
+  | { type: 'sync'; account: string; state: SyncState }
+  | { type: 'conversations'; account: string; conversations: string[] }
+  | { type: 'channels'; account: string }
+  | ({ type: 'notice' } & Notice)
+  | { type: 'accounts' }
+  | { type: 'reload' };
+
+export interface OpenConversation {
+  account: string;
+  conversation: string;
+}
+
+// ---------------------------------------------------------------------------
+// Commands.
+
+export const accounts = () => call<AccountView[]>('accounts');
+
+export const signIn = (relayUrl: string, email: string, password: string, tenant?: string) =>
+  call<AccountView>('sign_in', { relayUrl, email, password, tenant: tenant || null });
+
+export const signOut = (account: string, removeCache: boolean) =>
+  call<void>('sign_out', { account, removeCache });
+
+export const setMuted = (account: string, muted: boolean) =>
+  call<void>('set_muted', { account, muted });
+
+export const syncState = (account: string) => call<SyncState>('sync_state', { account });
+
+export const reconnect = () => call<void>('reconnect');
+
+export const inbox = (options: {
+  account?: string;
+  filter?: InboxFilter;
+  after?: InboxCursor;
+  limit?: number;
+}) =>
+  call<InboxRow[]>('inbox', {
+    account: options.account ?? null,
+    filter: options.filter ?? null,
+    after: options.after ?? null,
+    limit: options.limit ?? null,
+  });
+
+export const conversation = (account: string, conversation: string) =>
+  call<ConversationSummary | null>('conversation', { account, conversation });
+
+export const messages = (account: string, conversation: string, before?: number, limit?: number) =>
+  call<MessageView[]>('messages', {
+    account,
+    conversation,
+    before: before ?? null,
+    limit: limit ?? null,
+  });
+
+export const notes = (account: string, conversation: string) =>
+  call<NoteView[]>('notes', { account, conversation });
+
+export const markRead = (account: string, conversation: string) =>
+  call<void>('mark_read', { account, conversation });
+
+export const search = (query: string, limit?: number) =>
+  call<SearchRow[]>('search', { query, limit: limit ?? null });
+
+export const contact = (account: string, contact: string) =>
+  call<unknown>('contact', { account, contact });
+
+export const templates = (account: string, channel: string) =>
+  call<TemplateInfo[]>('templates', { account, channel });
+
+export const compose = (account: string, conversation: string, draft: Draft) =>
+  call<Queued>('compose', { account, conversation, draft });
+
+export const retry = (account: string, key: string) => call<void>('retry', { account, key });
+
+/** An attachment's bytes (raw IPC bytes). */
+export const media = (account: string, mediaId: string) =>
+  call<ArrayBuffer>('media', { account, mediaId });
+
+export const updateConversation = (account: string, conversation: string, change: WorkflowChange) =>
+  call<unknown>('update_conversation', { account, conversation, change });
+
+export const addNote = (account: string, conversation: string, text: string) =>
+  call<unknown>('add_note', { account, conversation, text });
+
+export const eraseContact = (account: string, contact: string, confirm: string) =>
+  call<unknown>('erase_contact', { account, contact, confirm });
+
+export const channels = (account: string) => call<ChannelInfo[]>('channels', { account });
+
+export const updateChannel = (account: string, channel: string, change: unknown) =>
+  call<unknown>('update_channel', { account, channel, change });
+
+// ---------------------------------------------------------------------------
+// Events.
+
+export const UPDATE_EVENT = 'engine-update';
+export const OPEN_EVENT = 'open-conversation';
+
+type Unlisten = () => void;
+
+/** Listens for a Rust event; outside Tauri it does nothing and the unlisten is a no-op. */
+async function subscribe<T>(event: string, handler: (payload: T) => void): Promise<Unlisten> {
+  if (!hasTauriRuntime()) {
+    return () => {};
+  }
+  const { listen } = await import('@tauri-apps/api/event');
+  return listen<T>(event, (e) => handler(e.payload));
+}
+
+export const onEngineUpdate = (handler: (update: EngineUpdate) => void) =>
+  subscribe<EngineUpdate>(UPDATE_EVENT, handler);
+
+export const onOpenConversation = (handler: (open: OpenConversation) => void) =>
+  subscribe<OpenConversation>(OPEN_EVENT, handler);
