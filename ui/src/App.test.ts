@@ -1,14 +1,100 @@
 import { invoke } from '@tauri-apps/api/core';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
+import type { AccountView, EngineUpdate, InboxRow } from './lib/api';
 
 vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+
+// jsdom has no ResizeObserver (bind:clientHeight uses it); WebKit does.
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+} as unknown as typeof ResizeObserver;
+
+// The event bridge: tests push `engine-update` payloads through `emit`.
+const listeners = new Map<string, (event: { payload: unknown }) => void>();
+vi.mock('@tauri-apps/api/event', () => ({
+  listen: vi.fn(async (name: string, handler: (event: { payload: unknown }) => void) => {
+    listeners.set(name, handler);
+    return () => listeners.delete(name);
+  }),
+}));
+const emit = (update: EngineUpdate) => listeners.get('engine-update')?.({ payload: update });
+
 const invokeMock = vi.mocked(invoke);
 
+const ACCOUNT: AccountView = {
+  id: 'acc1',
+  relay_url: 'https://relay.test',
+  tenant_id: 't',
+  tenant_name: 'Acme',
+  agent_id: 'ag',
+  agent_email: 'ana@acme.test',
+  role: 'agent',
+  muted: false,
+  label: 'Acme (ana)',
+  sync: { state: 'live', head: 10 },
+  queued: 0,
+  unread: 1,
+};
+
+function row(id: string, at: string, extra: Partial<InboxRow> = {}): InboxRow {
+  return {
+    account: 'acc1',
+    id,
+    channel: { id: 'ch1', kind: 'messenger', name: 'Acme Page' },
+    contact_id: `contact-${id}`,
+    contact_name: `Contact ${id}`,
+    opted_out: false,
+    last_activity_at: at,
+    last_customer_message_at: at,
+    last_message: { direction: 'in', kind: 'text', text: `hello from ${id}`, state: 'received', unsent: false },
+    unread: 0,
+    status: 'open',
+    snoozed_until: null,
+    assignee: null,
+    labels: [],
+    escalation: null,
+    escalated_at: null,
+    window: {
+      mode: { mode: 'standard' },
+      since: at,
+      changes_at: new Date(Date.now() + 3 * 3_600_000 + 60_000).toISOString(),
+      templates: 'not_on_channel',
+    },
+    ...extra,
+  };
+}
+
+/** A fake engine: answers each command from `state`. */
+let state: { accounts: AccountView[]; inbox: InboxRow[] };
+let handlers: Record<string, (args: Record<string, unknown>) => unknown>;
+
 beforeEach(() => {
+  listeners.clear();
+  state = { accounts: [], inbox: [] };
+  handlers = {
+    app_info: () => ({ name: 'ventana', version: '0.0.0-test' }),
+    accounts: () => state.accounts,
+    inbox: () => state.inbox,
+    conversation: (args) => state.inbox.find((r) => r.id === args.conversation) ?? null,
+    messages: () => [],
+    notes: () => [],
+    mark_read: () => null,
+  };
   invokeMock.mockReset();
-  invokeMock.mockResolvedValue({ name: 'ventana', version: '0.0.0-test' });
+  invokeMock.mockImplementation(async (command: string, args?: unknown) => {
+    const handler = handlers[command];
+    if (!handler) throw { code: 'not_mocked', message: command };
+    return handler((args ?? {}) as Record<string, unknown>);
+  });
+  (window as unknown as Record<string, unknown>).__TAURI_INTERNALS__ = {};
+});
+
+afterEach(() => {
+  delete (window as unknown as Record<string, unknown>).__TAURI_INTERNALS__;
 });
 
 describe('App shell', () => {
@@ -16,131 +102,149 @@ describe('App shell', () => {
     render(App);
 
     const shell = screen.getByTestId('app-shell');
-    const sidebar = screen.getByRole('navigation', { name: 'Main' });
-    const list = screen.getByRole('region', { name: 'Conversations' });
-    const pane = screen.getByRole('main', { name: 'Conversation' });
-
-    expect(sidebar).toBe(screen.getByTestId('sidebar'));
-    expect(list).toBe(screen.getByTestId('conversation-list'));
-    expect(pane).toBe(screen.getByTestId('conversation-pane'));
-    for (const column of [sidebar, list, pane]) {
-      expect(shell.contains(column)).toBe(true);
+    for (const id of ['sidebar', 'conversation-list', 'conversation-pane']) {
+      expect(shell.contains(screen.getByTestId(id))).toBe(true);
     }
-  });
-
-  it('shows the app name in the sidebar', () => {
-    render(App);
-
-    expect(within(screen.getByTestId('sidebar')).getByText('Ventana')).toBeTruthy();
-  });
-
-  it('lists the inbox views with "All inboxes" selected', () => {
-    render(App);
-    const sidebar = within(screen.getByTestId('sidebar'));
-
-    const labels = ['All inboxes', 'Mine', 'Unassigned', 'Escalated'];
-    const buttons = labels.map((name) => sidebar.getByRole('button', { name }));
-
-    expect(buttons[0].getAttribute('aria-current')).toBe('page');
-    for (const other of buttons.slice(1)) {
-      expect(other.hasAttribute('aria-current')).toBe(false);
-    }
-    expect(within(screen.getByTestId('conversation-list')).getByRole('heading').textContent).toBe(
-      'All inboxes',
+    expect(within(screen.getByTestId('empty-state')).getByRole('heading').textContent).toBe(
+      'Select a conversation',
     );
   });
 
-  it('moves the selection and the list header to the view that was clicked', async () => {
-    render(App);
-    const sidebar = within(screen.getByTestId('sidebar'));
-
-    await fireEvent.click(sidebar.getByRole('button', { name: 'Escalated' }));
-
-    expect(sidebar.getByRole('button', { name: 'Escalated' }).getAttribute('aria-current')).toBe(
-      'page',
-    );
-    expect(sidebar.getByRole('button', { name: 'All inboxes' }).hasAttribute('aria-current')).toBe(
-      false,
-    );
-    expect(within(screen.getByTestId('conversation-list')).getByRole('heading').textContent).toBe(
-      'Escalated',
-    );
-  });
-
-  it('says there are no accounts and offers a disabled "Add account" button that is coming soon', () => {
-    render(App);
-    const sidebar = within(screen.getByTestId('sidebar'));
-
-    expect(sidebar.getByText('Accounts')).toBeTruthy();
-    expect(sidebar.getByText('No accounts yet')).toBeTruthy();
-    const add = sidebar.getByRole('button', { name: 'Add account' }) as HTMLButtonElement;
-    expect(add.disabled).toBe(true);
-    expect(add.title).toBe('Coming soon');
-  });
-
-  it('shows the connection status as Offline', () => {
+  it('shows v{version} from the app_info command', async () => {
     render(App);
 
-    const status = screen.getByTestId('connection-status');
-    expect(status.textContent?.trim()).toBe('Offline');
-    expect(screen.getByTestId('sidebar').contains(status)).toBe(true);
-  });
-
-  it('shows a disabled conversation search and the empty conversation list', () => {
-    render(App);
-    const list = within(screen.getByTestId('conversation-list'));
-
-    const search = list.getByPlaceholderText('Search conversations') as HTMLInputElement;
-    expect(search.disabled).toBe(true);
-    expect(list.getByText('No conversations yet')).toBeTruthy();
-  });
-
-  it('shows the empty state in the conversation pane', () => {
-    render(App);
-
-    const emptyState = screen.getByTestId('empty-state');
-    expect(screen.getByTestId('conversation-pane').contains(emptyState)).toBe(true);
-    expect(within(emptyState).getByRole('heading', { name: 'Select a conversation' })).toBeTruthy();
-    expect(emptyState.textContent).toContain(
-      'Messages from WhatsApp, Instagram and Messenger appear here once an account is connected.',
-    );
+    await waitFor(() => expect(screen.getByTestId('app-version').textContent?.trim()).toBe('v0.0.0-test'));
   });
 });
 
-describe('App version in the sidebar footer', () => {
-  it('shows v{version} from the app_info command', async () => {
-    invokeMock.mockResolvedValue({ name: 'ventana', version: '1.2.3' });
-
+describe('sign-in', () => {
+  it('is shown when there are no accounts and sends what was typed', async () => {
+    handlers.sign_in = () => {
+      state.accounts = [ACCOUNT];
+      return ACCOUNT;
+    };
     render(App);
 
-    await waitFor(() => expect(screen.getByTestId('app-version').textContent?.trim()).toBe('v1.2.3'));
-    expect(invokeMock).toHaveBeenCalledWith('app_info');
-    expect(screen.getByTestId('sidebar').contains(screen.getByTestId('app-version'))).toBe(true);
+    const relay = (await screen.findByTestId('sign-in-relay')) as HTMLInputElement;
+    await fireEvent.input(relay, { target: { value: 'https://relay.test' } });
+    await fireEvent.input(screen.getByTestId('sign-in-email'), { target: { value: 'ana@acme.test' } });
+    await fireEvent.input(screen.getByTestId('sign-in-password'), { target: { value: 'secret' } });
+    await fireEvent.submit(screen.getByTestId('sign-in'));
+
+    await waitFor(() => expect(screen.queryByTestId('sign-in')).toBeNull());
+    expect(invokeMock).toHaveBeenCalledWith('sign_in', {
+      relayUrl: 'https://relay.test',
+      email: 'ana@acme.test',
+      password: 'secret',
+      tenant: null,
+    });
+    expect(screen.getByTestId('account').textContent).toContain('Acme (ana)');
   });
 
-  it('shows "version unavailable" with the error message as title when app_info fails', async () => {
-    invokeMock.mockRejectedValue({ code: 'internal', message: 'boom' });
-
+  it('says in words that the password is wrong', async () => {
+    handlers.sign_in = () => {
+      throw { code: 'wrong_credentials', message: 'unauthorized' };
+    };
     render(App);
 
-    await waitFor(() =>
-      expect(screen.getByTestId('app-version').textContent?.trim()).toBe('version unavailable'),
-    );
-    expect(screen.getByTestId('app-version').title).toContain('boom');
-    // The rest of the UI is still there.
-    expect(screen.getByTestId('empty-state')).toBeTruthy();
+    await fireEvent.submit(await screen.findByTestId('sign-in'));
+
+    expect((await screen.findByTestId('sign-in-error')).textContent).toBe('The email or password is wrong.');
+  });
+});
+
+describe('inbox', () => {
+  beforeEach(() => {
+    state.accounts = [ACCOUNT];
+    state.inbox = [row('c2', '2026-01-02T10:00:00Z', { unread: 2 }), row('c1', '2026-01-01T10:00:00Z')];
   });
 
-  it('shows "version unavailable" instead of crashing when run outside Tauri', async () => {
-    const core = await vi.importActual<typeof import('@tauri-apps/api/core')>('@tauri-apps/api/core');
-    invokeMock.mockImplementation(core.invoke);
-
+  it('lists the rows with their window countdown and unread badge', async () => {
     render(App);
 
+    const rows = await screen.findAllByTestId('conversation-row');
+    expect(rows.map((r) => r.dataset.conversationId)).toEqual(['c2', 'c1']);
+    expect(within(rows[0]).getByTestId('window-label').textContent).toBe('24 h window: 3 h left');
+    expect(within(rows[0]).getByTestId('unread').textContent).toBe('2');
+    expect(rows[0].textContent).toContain('hello from c2');
+    expect(screen.getByTestId('connection-status').textContent).toContain('Live');
+  });
+
+  it('reloads on an engine update without a manual refresh', async () => {
+    render(App);
+    await screen.findAllByTestId('conversation-row');
+
+    state.inbox = [row('c3', '2026-01-03T10:00:00Z'), ...state.inbox];
+    emit({ type: 'conversations', account: 'acc1', conversations: ['c3'] });
+
     await waitFor(() =>
-      expect(screen.getByTestId('app-version').textContent?.trim()).toBe('version unavailable'),
+      expect(screen.getAllByTestId('conversation-row').map((r) => r.dataset.conversationId)).toEqual([
+        'c3',
+        'c2',
+        'c1',
+      ]),
     );
-    expect(screen.getByTestId('app-version').title).toMatch(/Tauri/);
-    expect(screen.getByTestId('conversation-list')).toBeTruthy();
+  });
+
+  it('shows the connection state an update reports', async () => {
+    render(App);
+    await screen.findAllByTestId('conversation-row');
+
+    emit({ type: 'sync', account: 'acc1', state: { state: 'catching_up', applied: 5, head: 10 } });
+
+    await waitFor(() =>
+      expect(screen.getByTestId('connection-status').textContent).toContain('Catching up 5 of 10'),
+    );
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('50');
+  });
+
+  it('opens the next conversation with j and marks it read', async () => {
+    render(App);
+    await screen.findAllByTestId('conversation-row');
+
+    await fireEvent.keyDown(window, { key: 'j' });
+
+    await waitFor(() => expect(screen.getByTestId('conversation-title').textContent).toBe('Contact c2'));
+    expect(invokeMock).toHaveBeenCalledWith('mark_read', { account: 'acc1', conversation: 'c2' });
+    expect(screen.getByTestId('composer-window').textContent).toMatch(/Standard reply, 3 h left/);
+  });
+
+  it('sends the reply on Enter through compose', async () => {
+    handlers.compose = () => ({ key: 'vd-1', rowid: 9 });
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('conversation-row'))[0]);
+
+    const input = (await screen.findByTestId('composer-input')) as HTMLTextAreaElement;
+    await fireEvent.input(input, { target: { value: 'On its way' } });
+    await fireEvent.keyDown(input, { key: 'Enter' });
+
+    await waitFor(() =>
+      expect(invokeMock).toHaveBeenCalledWith('compose', {
+        account: 'acc1',
+        conversation: 'c2',
+        draft: { kind: 'text', text: 'On its way' },
+      }),
+    );
+  });
+
+  it('offers only a template picker when the window needs a template', async () => {
+    state.inbox = [
+      row('c9', '2026-01-02T10:00:00Z', {
+        channel: { id: 'wa1', kind: 'whatsapp', name: 'WA' },
+        window: { mode: { mode: 'template_only' }, since: null, changes_at: null, templates: 'no_marketing' },
+      }),
+    ];
+    handlers.templates = () => [
+      { name: 'order_update', language: 'en', category: 'UTILITY', parameters: 1, body: 'Order {{1}}' },
+      { name: 'promo', language: 'en', category: 'MARKETING', parameters: 0, body: 'Sale' },
+    ];
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('conversation-row'))[0]);
+
+    const picker = (await screen.findByTestId('template-picker')) as HTMLSelectElement;
+    await waitFor(() => expect(picker.options.length).toBe(2));
+    expect(picker.textContent).toContain('order_update');
+    expect(picker.textContent).not.toContain('promo');
+    expect(screen.queryByTestId('composer-input')).toBeNull();
   });
 });

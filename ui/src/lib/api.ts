@@ -5,6 +5,7 @@
  * wrappers and never call `invoke` themselves.
  */
 import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 
 /** Result of the `app_info` command. */
 export interface AppInfo {
@@ -415,7 +416,6 @@ async function subscribe<T>(event: string, handler: (payload: T) => void): Promi
   if (!hasTauriRuntime()) {
     return () => {};
   }
-  const { listen } = await import('@tauri-apps/api/event');
   return listen<T>(event, (e) => handler(e.payload));
 }
 

@@ -41,3 +41,9 @@ export function syncView(state: SyncState | undefined, since: number, now: numbe
       return { text: t('sync.offlineShort'), tone: 'offline', progress: null };
   }
 }
+
+/** A sync state with the moment it arrived (for the retry countdown). */
+export interface SyncEntry {
+  state: SyncState;
+  since: number;
+}
