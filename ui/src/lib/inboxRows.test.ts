@@ -45,8 +45,13 @@ describe('patchRows and cursorAfter', () => {
   });
 
   it('pages after the last row', () => {
-    expect(cursorAfter([row('a', '2'), row('b', '1')])).toEqual({ last_activity_at: '1', id: 'b' });
+    expect(cursorAfter([row('a', 'x'), row('b', 'y')])).toEqual({ last_activity_at: 'y', id: 'b' });
     expect(cursorAfter([])).toBeNull();
+  });
+
+  it('writes the cursor time the way the cache stores it, with milliseconds', () => {
+    expect(cursorAfter([row('a', '2026-01-01T10:00:00Z')])?.last_activity_at).toBe('2026-01-01T10:00:00.000Z');
+    expect(cursorAfter([row('a', '2026-01-01T10:00:00.120Z')])?.last_activity_at).toBe('2026-01-01T10:00:00.120Z');
   });
 });
 

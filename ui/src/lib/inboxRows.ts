@@ -12,11 +12,19 @@ export function compareRows(a: InboxRow, b: InboxRow): number {
   return a.id === b.id ? 0 : a.id < b.id ? 1 : -1;
 }
 
-/** The cursor for the page after `rows`, or `null` when none can be formed. */
+/**
+ * The cursor for the page after `rows`, or `null` when none can be formed.
+ *
+ * The cache stores times as RFC 3339 with milliseconds (`…T10:00:00.000Z`) and compares the
+ * cursor as text, while serde writes whole seconds without a fraction (`…T10:00:00Z`);
+ * `toISOString` gives the cache's form back.
+ */
 export function cursorAfter(rows: InboxRow[]): InboxCursor | null {
   const last = rows[rows.length - 1];
   if (!last?.last_activity_at) return null;
-  return { last_activity_at: last.last_activity_at, id: last.id };
+  const ms = Date.parse(last.last_activity_at);
+  const at = Number.isNaN(ms) ? last.last_activity_at : new Date(ms).toISOString();
+  return { last_activity_at: at, id: last.id };
 }
 
 /**
