@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InboxRow } from './api';
-import { contactName, cursorAfter, mergeTop, patchRows, previewText } from './inboxRows';
+import { contactName, cursorAfter, mergeTop, patchRows, previewText, statusText } from './inboxRows';
 
 function row(id: string, at: string, extra: Partial<InboxRow> = {}): InboxRow {
   return {
@@ -66,5 +66,12 @@ describe('row text', () => {
     expect(previewText({ ...base, direction: 'out' })).toBe('You: hi');
     expect(previewText({ ...base, direction: 'in', unsent: true })).toBe('Message removed');
     expect(previewText({ ...base, direction: 'in', kind: 'image', text: null })).toBe('[image]');
+  });
+});
+
+describe('statusText', () => {
+  it('names known statuses and passes unknown ones through', () => {
+    expect(statusText('snoozed')).toBe('Snoozed');
+    expect(statusText('archived')).toBe('archived');
   });
 });

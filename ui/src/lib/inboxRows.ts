@@ -1,6 +1,6 @@
 /** Pure helpers for the inbox list: ordering, merging a refreshed top page, row text. */
 import type { InboxCursor, InboxRow, MessagePreview } from './api';
-import { t } from './i18n';
+import { t, type MessageKey } from './i18n';
 
 export const rowKey = (row: { account: string; id: string }) => `${row.account}/${row.id}`;
 
@@ -58,4 +58,11 @@ export function previewText(preview: MessagePreview | null): string {
   if (preview.unsent) return prefix + t('list.unsent');
   if (preview.text) return prefix + preview.text;
   return prefix + t('list.attachment', { kind: preview.kind });
+}
+
+const STATUSES = new Set(['open', 'pending', 'snoozed', 'resolved']);
+
+/** A conversation status in words; an unknown one as the engine wrote it. */
+export function statusText(status: string): string {
+  return STATUSES.has(status) ? t(`status.${status}` as MessageKey) : status;
 }
