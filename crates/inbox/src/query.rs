@@ -145,7 +145,12 @@ pub fn inbox(
         );
     }
     if let Some(cursor) = after {
-        values.push(Box::new(cursor.last_activity_at.clone()));
+        // The cursor's time is compared as text with the stored form, so it is put in that
+        // form whatever RFC 3339 shape the caller sent (`…:00Z` and `…:00.000Z` are equal).
+        let at = parse(&cursor.last_activity_at)
+            .map(crate::time::stamp)
+            .unwrap_or_else(|| cursor.last_activity_at.clone());
+        values.push(Box::new(at));
         values.push(Box::new(cursor.id.clone()));
         clauses.push(format!(
             "(c.last_activity_at, c.id) < (?{}, ?{})",
