@@ -82,6 +82,10 @@ CREATE INDEX messages_by_conversation ON messages (conversation_id, rowid);
 CREATE INDEX messages_by_platform_id ON messages (message_id) WHERE message_id IS NOT NULL;
 CREATE UNIQUE INDEX messages_by_key ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX messages_by_contact ON messages (contact_id);
+-- Replies a Messenger delivery or read watermark can still move forward: a watermark
+-- updates these, instead of visiting every message of a long conversation.
+CREATE INDEX messages_unread_replies ON messages (conversation_id, occurred_at)
+    WHERE direction = 'out' AND message_id IS NOT NULL AND state NOT IN ('read', 'failed');
 
 CREATE TABLE reactions (
     message_id TEXT NOT NULL,              -- the platform's id of the message reacted to

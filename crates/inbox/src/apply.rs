@@ -250,10 +250,19 @@ fn apply_event(
                 }
                 StatusTarget::UpTo { watermark } => {
                     if let Some((_, conversation)) = scope {
+                        // Short of a failure, the rank test already excludes read and failed
+                        // messages; saying so lets the update walk the conversation's
+                        // unread replies (`messages_unread_replies`), not all its messages.
+                        let unread = if rank < 8 {
+                            "AND state NOT IN ('read', 'failed')"
+                        } else {
+                            ""
+                        };
                         tx.prepare_cached(&format!(
                             "UPDATE messages SET state = ?3, failure = ?4
                              WHERE conversation_id = ?1 AND direction = 'out'
-                               AND message_id IS NOT NULL AND occurred_at <= ?2 AND {RANK} < ?5"
+                               AND message_id IS NOT NULL AND occurred_at <= ?2 {unread}
+                               AND {RANK} < ?5"
                         ))?
                         .execute(params![
                             conversation,
