@@ -173,24 +173,14 @@ pub async fn templates(
 }
 
 /// What `compose` answers: the queued reply's key and the message's id in the cache.
-#[derive(Debug, Clone, Serialize)]
-pub struct Queued {
-    pub key: String,
-    pub rowid: i64,
-}
-
 #[tauri::command]
 pub async fn compose(
     state: State<'_, EngineState>,
     account: String,
     conversation: String,
     draft: Draft,
-) -> Answer<Queued> {
-    let queued = engine(&state)?.compose(&account, &conversation, &draft)?;
-    Ok(Queued {
-        key: queued.key,
-        rowid: queued.rowid,
-    })
+) -> Answer<ventana_inbox::outbox::Queued> {
+    Ok(engine(&state)?.compose(&account, &conversation, &draft)?)
 }
 
 #[tauri::command]
