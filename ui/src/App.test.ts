@@ -248,3 +248,112 @@ describe('inbox', () => {
     expect(screen.queryByTestId('composer-input')).toBeNull();
   });
 });
+
+describe('contact panel', () => {
+  const profile = (id: string) => ({
+    id: `contact-${id}`,
+    name: `Contact ${id}`,
+    channel: { id: 'ch1', kind: 'messenger', name: 'Acme Page' },
+    opted_out: false,
+    consent_changed_at: null,
+    first_seen_at: '2026-01-01T10:00:00Z',
+    last_seen_at: '2026-01-02T10:00:00Z',
+    conversations: [{ id, status: 'open', last_activity_at: '2026-01-02T10:00:00Z' }],
+    messages: 1,
+    attachments: 0,
+  });
+
+  beforeEach(() => {
+    state.accounts = [{ ...ACCOUNT, role: 'admin' }];
+    state.inbox = [row('c2', '2026-01-02T10:00:00Z'), row('c1', '2026-01-01T10:00:00Z')];
+    handlers.contact = (args) => profile(String(args.contact).replace('contact-', ''));
+  });
+
+  it('opens from the header and with i, and closes with Escape', async () => {
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('conversation-row'))[0]);
+
+    await fireEvent.click(await screen.findByTestId('open-contact'));
+    expect((await screen.findByTestId('contact-name')).textContent).toBe('Contact c2');
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    await waitFor(() => expect(screen.queryByTestId('contact-panel')).toBeNull());
+
+    await fireEvent.keyDown(window, { key: 'i' });
+    expect(await screen.findByTestId('contact-panel')).toBeTruthy();
+    await fireEvent.keyDown(window, { key: 'j' });
+    await waitFor(() => expect(screen.getByTestId('contact-name').textContent).toBe('Contact c1'));
+    await fireEvent.click(screen.getByTestId('close-contact'));
+    expect(screen.queryByTestId('contact-panel')).toBeNull();
+  });
+
+  it('after an erasure clears the open conversation and drops its row', async () => {
+    handlers.erase_contact = () => ({ receipt: 'er_1', events_redacted: 3, media_removed: 0 });
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('conversation-row'))[0]);
+    await fireEvent.click(await screen.findByTestId('open-contact'));
+
+    await fireEvent.click(await screen.findByTestId('erase-contact'));
+    await fireEvent.input(screen.getByTestId('erase-confirm-input'), { target: { value: 'ERASE' } });
+    await fireEvent.click(screen.getByTestId('erase-confirm-submit'));
+
+    expect((await screen.findByTestId('erase-receipt')).textContent).toContain('er_1');
+    expect(screen.getByTestId('empty-state')).toBeTruthy();
+    expect(screen.getAllByTestId('conversation-row').map((r) => r.dataset.conversationId)).toEqual(['c1']);
+  });
+});
+
+describe('small controls', () => {
+  beforeEach(() => {
+    state.accounts = [ACCOUNT];
+    state.inbox = [row('c1', '2026-01-01T10:00:00Z', { labels: ['vip'] })];
+    handlers.set_muted = () => null;
+    handlers.update_conversation = () => ({ seq: [11] });
+  });
+
+  it('mutes an account', async () => {
+    render(App);
+    const mute = await screen.findByTestId('mute-account');
+    expect(mute.getAttribute('aria-pressed')).toBe('false');
+
+    await fireEvent.click(mute);
+
+    expect(invokeMock).toHaveBeenCalledWith('set_muted', { account: 'acc1', muted: true });
+    await waitFor(() => expect(screen.getByTestId('mute-account').getAttribute('aria-pressed')).toBe('true'));
+  });
+
+  it('adds and removes labels as the complete new set', async () => {
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('conversation-row'))[0]);
+
+    const input = await screen.findByTestId('label-input');
+    await fireEvent.input(input, { target: { value: 'refund' } });
+    await fireEvent.keyDown(input, { key: 'Enter' });
+    expect(invokeMock).toHaveBeenCalledWith('update_conversation', {
+      account: 'acc1',
+      conversation: 'c1',
+      change: { labels: ['vip', 'refund'] },
+    });
+    await waitFor(() => expect(screen.getAllByTestId('label').map((l) => l.textContent?.trim())).toEqual(['vip', 'refund']));
+
+    await fireEvent.click(screen.getAllByTestId('label-remove')[0]);
+    expect(invokeMock).toHaveBeenCalledWith('update_conversation', {
+      account: 'acc1',
+      conversation: 'c1',
+      change: { labels: ['refund'] },
+    });
+  });
+
+  it('opens the channel settings from the sidebar', async () => {
+    handlers.channels = () => [];
+    render(App);
+    await screen.findAllByTestId('conversation-row');
+
+    await fireEvent.click(screen.getByTestId('open-channel-settings'));
+
+    expect(await screen.findByTestId('channel-settings')).toBeTruthy();
+    expect(screen.getByTestId('channel-settings-readonly')).toBeTruthy();
+    expect(screen.queryByTestId('conversation-pane')).toBeNull();
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    expect(await screen.findByTestId('conversation-pane')).toBeTruthy();
+  });
+});

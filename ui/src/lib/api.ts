@@ -292,13 +292,113 @@ export interface WorkflowChange {
   labels?: string[];
 }
 
+/** `Weekday` in `crates/protocol/src/settings.rs` (lowercase). */
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** One weekday's opening span as `HH:MM` local time, `open` before `close`. */
+export interface DayHours {
+  day: Weekday;
+  open: string;
+  close: string;
+}
+
+/** Opening hours in the team's IANA time zone; a day not listed is closed. */
+export interface BusinessHours {
+  timezone: string;
+  days: DayHours[];
+}
+
+export interface EscalationRules {
+  keywords: string[];
+  customer_waiting_minutes: number | null;
+  window_closing_minutes: number | null;
+  on_failed_send: boolean;
+}
+
+export interface OptOutKeywords {
+  stop: string[];
+  resume: string[];
+}
+
+/** The protocol's `ChannelSettings`; `null` business hours means always open. */
+export interface ChannelSettings {
+  escalation: EscalationRules;
+  business_hours: BusinessHours | null;
+  opt_out: OptOutKeywords;
+  /** `null` keeps messages until erased. */
+  retention_days: number | null;
+}
+
+/** `ChannelInfo` in `crates/inbox/src/client.rs`: a channel as `GET /v1/channels` lists it. */
 export interface ChannelInfo {
   id: string;
   kind: ChannelKind;
   display_name: string;
   human_agent_approved: boolean;
   needs_reconnection: string | null;
-  settings: unknown;
+  settings: ChannelSettings;
+  /** Sent by the relay; kept only if the engine passes it on. */
+  has_token?: boolean;
+}
+
+/**
+ * The relay's `ChannelPatch` (`crates/relay/src/channels.rs`, unknown fields refused):
+ * absent fields stay as they are, `settings` replaces all of them at once, and
+ * `access_token` is write-only.
+ */
+export interface ChannelChange {
+  display_name?: string;
+  access_token?: string;
+  human_agent_approved?: boolean;
+  waba_id?: string;
+  settings?: ChannelSettings;
+}
+
+/** The relay's `ChannelView`: the channel as it is after a change (never its token). */
+export interface ChannelUpdated extends ChannelInfo {
+  external_id: string;
+  has_token: boolean;
+  waba_id: string | null;
+}
+
+/** `ContactConversation` in `crates/inbox/src/query.rs`. */
+export interface ContactConversation {
+  id: string;
+  status: string;
+  last_activity_at: string | null;
+}
+
+/** `ContactProfile` in `crates/inbox/src/query.rs`: what the contact panel shows. */
+export interface ContactProfile {
+  id: string;
+  name: string | null;
+  channel: ChannelRef;
+  opted_out: boolean;
+  consent_changed_at: string | null;
+  first_seen_at: string | null;
+  last_seen_at: string | null;
+  conversations: ContactConversation[];
+  messages: number;
+  attachments: number;
+}
+
+/** The relay's `ErasureReceipt` (`POST /v1/contacts/{id}/erase`); also in its audit log. */
+export interface ErasureReceipt {
+  receipt: string;
+  tenant: string;
+  contact: string;
+  channel_kind: string;
+  events_redacted: number;
+  media_removed: number;
+  replies_removed: number;
+  quarantined_removed: number;
+  /** The sequence number of the `contact_erased` event. */
+  seq: number;
+}
+
+/** The relay's `Recorded`: the sequence numbers of the events a change produced. */
+export interface Recorded {
+  seq: number[];
 }
 
 export interface Notice {
@@ -375,7 +475,7 @@ export const search = (query: string, limit?: number) =>
   call<SearchRow[]>('search', { query, limit: limit ?? null });
 
 export const contact = (account: string, contact: string) =>
-  call<unknown>('contact', { account, contact });
+  call<ContactProfile | null>('contact', { account, contact });
 
 export const templates = (account: string, channel: string) =>
   call<TemplateInfo[]>('templates', { account, channel });
@@ -390,18 +490,18 @@ export const media = (account: string, mediaId: string) =>
   call<ArrayBuffer>('media', { account, mediaId });
 
 export const updateConversation = (account: string, conversation: string, change: WorkflowChange) =>
-  call<unknown>('update_conversation', { account, conversation, change });
+  call<Recorded>('update_conversation', { account, conversation, change });
 
 export const addNote = (account: string, conversation: string, text: string) =>
   call<unknown>('add_note', { account, conversation, text });
 
 export const eraseContact = (account: string, contact: string, confirm: string) =>
-  call<unknown>('erase_contact', { account, contact, confirm });
+  call<ErasureReceipt>('erase_contact', { account, contact, confirm });
 
 export const channels = (account: string) => call<ChannelInfo[]>('channels', { account });
 
-export const updateChannel = (account: string, channel: string, change: unknown) =>
-  call<unknown>('update_channel', { account, channel, change });
+export const updateChannel = (account: string, channel: string, change: ChannelChange) =>
+  call<ChannelUpdated>('update_channel', { account, channel, change });
 
 // ---------------------------------------------------------------------------
 // Events.

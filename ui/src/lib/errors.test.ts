@@ -8,6 +8,9 @@ describe('errorText', () => {
     );
     expect(errorText({ code: 'relay_unreachable', message: 'dns' })).toMatch(/cannot be reached/);
     expect(errorText({ code: 'keyring_unavailable', message: 'x' })).toMatch(/keyring/);
+    expect(errorText({ code: 'keyring_unavailable', message: 'no default collection' })).toContain(
+      '(no default collection)',
+    );
   });
 
   it("falls back to the engine's message for other codes", () => {

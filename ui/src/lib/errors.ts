@@ -11,11 +11,14 @@ const KNOWN: Record<string, MessageKey> = {
   not_retryable: 'errors.not_retryable',
   empty_reply: 'errors.empty_reply',
   confirmation_required: 'errors.confirmation_required',
+  forbidden: 'errors.forbidden',
 };
 
 export function errorText(error: unknown): string {
   const { code, message } = toCommandError(error);
   const key = KNOWN[code];
+  // The keyring's own reason is what a user (or their IT) needs to fix it.
+  if (key && code === 'keyring_unavailable' && message) return `${t(key)} (${message})`;
   if (key) return t(key);
   // Codes without their own words: the engine's message is already meant for people.
   return message ? message : t('errors.unknown', { message: code });

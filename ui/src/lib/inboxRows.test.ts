@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InboxRow } from './api';
-import { contactName, cursorAfter, mergeTop, patchRows, previewText, statusText } from './inboxRows';
+import { contactName, cursorAfter, mergeTop, patchRows, previewText, statusText, withoutContact } from './inboxRows';
 
 function row(id: string, at: string, extra: Partial<InboxRow> = {}): InboxRow {
   return {
@@ -73,5 +73,16 @@ describe('statusText', () => {
   it('names known statuses and passes unknown ones through', () => {
     expect(statusText('snoozed')).toBe('Snoozed');
     expect(statusText('archived')).toBe('archived');
+  });
+});
+
+describe('withoutContact', () => {
+  it('drops the contact’s rows on that account only', () => {
+    const rows = [
+      row('x', '1', { contact_id: 'k1' }),
+      row('y', '2', { contact_id: 'k2' }),
+      row('z', '3', { contact_id: 'k1', account: 'b' }),
+    ];
+    expect(withoutContact(rows, 'a', 'k1').map((r) => r.id)).toEqual(['y', 'z']);
   });
 });

@@ -47,6 +47,11 @@ export function patchRows(rows: InboxRow[], patches: InboxRow[]): InboxRow[] {
   return rows.map((row) => byKey.get(rowKey(row)) ?? row);
 }
 
+/** The rows without an (erased) contact's conversations. */
+export function withoutContact(rows: InboxRow[], account: string, contact: string): InboxRow[] {
+  return rows.filter((row) => row.account !== account || row.contact_id !== contact);
+}
+
 export function contactName(row: { contact_name: string | null; contact_id: string }): string {
   if (row.contact_name && row.contact_name.trim()) return row.contact_name;
   return t('list.customer', { id: `…${row.contact_id.slice(-4)}` });

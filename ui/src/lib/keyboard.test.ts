@@ -3,14 +3,15 @@ import { moveSelection, shortcutFor } from './keyboard';
 
 describe('shortcutFor', () => {
   it('maps the single keys when not typing', () => {
-    const keys = ['j', 'ArrowDown', 'k', 'ArrowUp', 'r', 'n', '/', 'a', 'e', '?'];
+    const keys = ['j', 'ArrowDown', 'k', 'ArrowUp', 'r', 'n', '/', 'a', 'e', 'i', '?'];
     expect(keys.map((key) => shortcutFor({ key, typing: false }))).toEqual([
-      'next', 'next', 'previous', 'previous', 'reply', 'note', 'search', 'assign', 'resolve', 'help',
+      'next', 'next', 'previous', 'previous', 'reply', 'note', 'search', 'assign', 'resolve', 'contact', 'help',
     ]);
   });
 
   it('leaves letters to a focused text field, but Ctrl+K still searches', () => {
     expect(shortcutFor({ key: 'j', typing: true })).toBeNull();
+    expect(shortcutFor({ key: 'i', typing: true })).toBeNull();
     expect(shortcutFor({ key: 'k', ctrlKey: true, typing: true })).toBe('search');
     expect(shortcutFor({ key: 'Escape', typing: true })).toBe('escape');
   });

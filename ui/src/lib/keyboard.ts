@@ -9,6 +9,7 @@ export type ShortcutAction =
   | 'search'
   | 'assign'
   | 'resolve'
+  | 'contact'
   | 'help'
   | 'escape';
 
@@ -29,6 +30,7 @@ export const SHORTCUTS: { keys: string; label: MessageKey }[] = [
   { keys: '/ or Ctrl+K', label: 'shortcuts.search' },
   { keys: 'a', label: 'shortcuts.assign' },
   { keys: 'e', label: 'shortcuts.resolve' },
+  { keys: 'i', label: 'shortcuts.contact' },
   { keys: '?', label: 'shortcuts.help' },
 ];
 
@@ -53,6 +55,8 @@ export function shortcutFor(press: KeyPress): ShortcutAction | null {
       return 'assign';
     case 'e':
       return 'resolve';
+    case 'i':
+      return 'contact';
     case '?':
       return 'help';
     default:
