@@ -33,6 +33,28 @@ async fn start_demo(dir: &std::path::Path) -> DemoRelay {
         .unwrap_or_else(|e| panic!("the demo relay did not start: {e:#}"))
 }
 
+/// The unread count the window's title shows (`Ventana (12)`), 0 for plain `Ventana`.
+async fn unread_in_title(app: &App) -> u64 {
+    let title = app.client.title().await.unwrap_or_default();
+    title
+        .strip_prefix("Ventana (")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn until_unread_in_title(app: &App, wanted: u64) {
+    app.until(&format!("the title to count {wanted} unread"), || async {
+        let shown = unread_in_title(app).await;
+        if shown == wanted {
+            Ok(())
+        } else {
+            Err(format!("{shown}"))
+        }
+    })
+    .await;
+}
+
 /// Signs in through the form the app shows when it has no account.
 async fn sign_in(app: &App, base: &str, email: &str, password: &str) {
     app.wait_for("[data-testid=\"sign-in\"]").await;
@@ -165,6 +187,15 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         .await;
     let inbox = app.screenshot("inbox").await;
     assert!(distinct_colours(&inbox) > 8, "the window looks blank");
+    // The window's title counts what is unread, and follows new messages.
+    app.until("an unread count in the title", || async {
+        match unread_in_title(&app).await {
+            0 => Err(app.client.title().await.unwrap_or_default()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    let unread_before = unread_in_title(&app).await;
 
     // A webhook sent to the relay appears in the open inbox, with no refresh.
     let live_text = "Do you have the trail runners in size 44? (e2e-live)";
@@ -178,6 +209,7 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         .await
         .unwrap();
     until_row(&app, "e2e-live").await;
+    until_unread_in_title(&app, unread_before + 1).await;
 
     // Within 24 hours a reply goes out as a standard message, and is delivered and read.
     open_row(&app, "e2e-live").await;

@@ -50,17 +50,8 @@ const WITH_KEYRING: &str = r#"set -eu
 eval "$(printf ventana | gnome-keyring-daemon --unlock --components=secrets)" >/dev/null
 eval "$(gnome-keyring-daemon --start --components=secrets)" >/dev/null
 export GNOME_KEYRING_CONTROL
-# The daemon makes the login keyring (and the `default` alias the app writes to) in the
-# background; until then a write finds no default collection. Wait for it.
-for _ in $(seq 100); do
-  if dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
-      org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null | grep -q collection/; then
-    exec "$@"
-  fi
-  sleep 0.1
-done
-echo "e2e: the Secret Service has no default collection after 10 s" >&2
-exit 1
+"$WAIT_FOR_KEYRING"
+exec "$@"
 "#;
 
 /// Whether this process is the child run of `test`; if not, runs it as one and returns
@@ -82,6 +73,10 @@ pub fn in_private_session(test: &str) -> bool {
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, test)
         .env("XDG_DATA_HOME", &keyring_home)
+        .env(
+            "WAIT_FOR_KEYRING",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/wait-for-keyring"),
+        )
         // The child must not reach a real desktop.
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")

@@ -6,6 +6,7 @@ const open = { account: 'a1', conversation: 'c1' };
 describe('planUpdate', () => {
   it('reloads the inbox and the open conversation when it changed', () => {
     const plan = planUpdate({ type: 'conversations', account: 'a1', conversations: ['c1', 'c2'] }, open);
+    expect(plan.accounts).toBe(true);
     expect(plan.inbox).toBe(true);
     expect(plan.conversation).toBe(true);
     expect(plan.changed).toEqual([

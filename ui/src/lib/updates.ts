@@ -40,6 +40,8 @@ export function planUpdate(update: EngineUpdate, open: OpenRef | null): RefreshP
       break;
     case 'conversations':
       plan.inbox = true;
+      // Unread counts live on the accounts (the sidebar and the window's badge).
+      plan.accounts = true;
       plan.changed = update.conversations.map((id) => ({ account: update.account, id }));
       plan.conversation =
         open !== null &&
