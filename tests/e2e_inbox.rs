@@ -21,7 +21,7 @@ use chrono::TimeDelta;
 use serde_json::Value;
 use support::{App, BusWatch, distinct_colours, in_private_session, mean_brightness};
 use ventana_demo::people::*;
-use ventana_demo::{ADMIN, AGENT, DemoRelay, PASSWORD};
+use ventana_demo::{ADMIN, AGENT, DemoRelay, IG_ID, PASSWORD};
 
 /// WebDriver's code for the Enter key.
 const ENTER: &str = "\u{E007}";
@@ -289,8 +289,17 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
     app.until_text("[data-testid=\"message\"]", "e2e-escalation")
         .await;
 
+    // The Instagram token is revoked at Meta: the reply fails with the reason and what to
+    // do, and the channel settings say the channel needs re-connection.
+    assert!(demo.sim.revoke_token(IG_ID));
+    let refused = "Someone from the team will call you today (e2e-revoked)";
+    send_reply(&app, refused).await;
+    until_reply_state(&app, refused, &["failed"]).await;
+
     // Channel settings: an admin may edit them.
     app.click("[data-testid=\"open-channel-settings\"]").await;
+    app.wait_for("[data-testid=\"channel-needs-reconnection\"]")
+        .await;
     app.until("three channel sections", || async {
         let sections = app.texts("[data-testid=\"channel-section\"]").await;
         if sections.len() == 3 {

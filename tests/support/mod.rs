@@ -65,6 +65,15 @@ pub fn in_private_session(test: &str) -> bool {
     std::fs::write(&config, BUS_CONFIG).unwrap();
     let keyring_home = temp.path().join("data");
     std::fs::create_dir_all(&keyring_home).unwrap();
+    // gnome-keyring's control socket lives in the runtime dir: one of the session's own,
+    // or a test running beside this one would reach (and unlock) the wrong daemon.
+    let runtime_dir = temp.path().join("run");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    std::fs::set_permissions(
+        &runtime_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut command = Command::new("dbus-run-session");
     command
         .arg(format!("--config-file={}", config.display()))
@@ -73,6 +82,7 @@ pub fn in_private_session(test: &str) -> bool {
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, test)
         .env("XDG_DATA_HOME", &keyring_home)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
         .env(
             "WAIT_FOR_KEYRING",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/wait-for-keyring"),
