@@ -3,7 +3,7 @@
 //! with signed webhooks and answers as Meta's Graph API. The relay's world is the demo's
 //! (`ventana_demo`): what the README's run command shows is what is checked here.
 //!
-//! Each test runs in a private desktop session (see `support`): its own D-Bus, an unlocked
+//! Each test runs in a private desktop session (`ventana_desktop_session`): its own D-Bus, an unlocked
 //! gnome-keyring for the Secret Service, Xvfb, dunst for notifications. Screenshots of the
 //! main screens go to the test's target dir and, with `VENTANA_SCREENSHOTS=docs/screenshots`,
 //! to the docs.
@@ -19,7 +19,9 @@ mod support;
 
 use chrono::TimeDelta;
 use serde_json::Value;
-use support::{App, BusWatch, distinct_colours, in_private_session, mean_brightness};
+use support::{
+    App, BusWatch, Keyring, distinct_colours, is_child, mean_brightness, run_in_private_session,
+};
 use ventana_demo::people::*;
 use ventana_demo::{ADMIN, AGENT, DemoRelay, IG_ID, PASSWORD};
 
@@ -136,8 +138,8 @@ async fn until_reply_state(app: &App, text: &str, wanted: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
     let test = "an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search";
-    if !in_private_session(test) {
-        return;
+    if !is_child(test) {
+        return run_in_private_session(test, Keyring::Unlocked);
     }
     let (_xvfb, display) = support::start_xvfb();
     let notifications = BusWatch::start();
@@ -370,8 +372,8 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_channel_settings_but_cannot_change_them() {
     let test = "an_agent_sees_channel_settings_but_cannot_change_them";
-    if !in_private_session(test) {
-        return;
+    if !is_child(test) {
+        return run_in_private_session(test, Keyring::Unlocked);
     }
     let (_xvfb, display) = support::start_xvfb();
     let dir = tempfile::tempdir().unwrap();
