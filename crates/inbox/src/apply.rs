@@ -10,7 +10,7 @@ use crate::cache::{Cache, CacheError};
 use crate::time::stamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use ventana_protocol::event::{
     Assignee, ConversationStatus, DeliveryStatus, MessageContent, OutboundMessage, ReactionAction,
     StatusTarget,
@@ -79,7 +79,8 @@ pub fn apply_batch(cache: &mut Cache, entries: &[LogEntry]) -> Result<Applied, A
             row.get::<_, i64>(0)
         })? as u64;
     let mut applied = Applied::default();
-    let mut touched = BTreeSet::new();
+    let mut touched = HashSet::new();
+    let mut batch = BatchState::default();
     for entry in entries {
         if entry.seq <= last_seq {
             continue;
@@ -90,15 +91,17 @@ pub fn apply_batch(cache: &mut Cache, entries: &[LogEntry]) -> Result<Applied, A
                 got: entry.seq,
             });
         }
-        apply_event(&tx, &entry.event, &mut applied)?;
+        apply_event(&tx, &entry.event, &mut batch, &mut applied)?;
         if let Some(conversation) = &entry.event.conversation
-            && touched.insert(conversation.as_str().to_owned())
+            && !touched.contains(conversation.as_str())
         {
+            touched.insert(conversation.as_str().to_owned());
             applied.conversations.push(conversation.as_str().to_owned());
         }
         last_seq = entry.seq;
         applied.applied += 1;
     }
+    batch.finish(&tx)?;
     tx.execute(
         "UPDATE sync_state SET last_seq = ?1 WHERE id = 1",
         [last_seq as i64],
@@ -108,14 +111,280 @@ pub fn apply_batch(cache: &mut Cache, entries: &[LogEntry]) -> Result<Applied, A
     Ok(applied)
 }
 
+/// What a batch has already made sure of, and what it writes once at its end (still inside
+/// its transaction): a backlog brings many events per conversation, and every statement
+/// costs, most of all the pages it dirties (each encrypted at commit).
+///
+/// The search index is written last for a reason of its own: once FTS5 takes part in a
+/// transaction, every later statement that opens a savepoint (an insert into `messages`
+/// does) makes it write its pending terms to disk as a new segment, so indexing row by row
+/// wrote a segment per message and merged them over and over. Until `finish`, nothing of
+/// the batch touches an FTS5 table, except the rare events that change indexed text
+/// (`settle_search` runs first for them) and notes.
+#[derive(Debug, Default)]
+struct BatchState {
+    /// Channels, contacts and conversations whose rows exist.
+    channels: HashSet<String>,
+    contacts: HashSet<String>,
+    conversations: HashSet<String>,
+    /// Contacts' names as this batch last gave them, written at the end.
+    names: HashMap<String, String>,
+    /// Contacts' latest activity in this batch, written at the end.
+    last_seen: HashMap<String, String>,
+    /// What the batch's messages did to their conversations, written at the end, or before
+    /// another event changes the conversation's row.
+    activity: HashMap<String, Activity>,
+    /// The first message this batch inserted that the search index doesn't have yet: it and
+    /// every later rowid are this batch's (a new row's rowid is above every existing one).
+    unindexed_from: Option<i64>,
+}
+
+impl BatchState {
+    /// Makes sure the contact and conversation rows exist and the contact's `last_seen_at`
+    /// will cover `at`.
+    fn ensure_scope(
+        &mut self,
+        tx: &Transaction<'_>,
+        channel: &str,
+        contact: &str,
+        conversation: &str,
+        at: &str,
+    ) -> Result<(), ApplyError> {
+        if !self.contacts.contains(contact) {
+            // `OR IGNORE`, not an upsert: the existing row's `last_seen_at` is raised at the
+            // end, and a statement that can't abort opens no savepoint.
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO contacts (id, channel_id, first_seen_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?3)",
+            )?
+            .execute(params![contact, channel, at])?;
+            self.contacts.insert(contact.to_owned());
+        }
+        match self.last_seen.get_mut(contact) {
+            Some(seen) if seen.as_str() >= at => {}
+            Some(seen) => at.clone_into(seen),
+            None => {
+                self.last_seen.insert(contact.to_owned(), at.to_owned());
+            }
+        }
+        if !self.conversations.contains(conversation) {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO conversations (id, channel_id, contact_id, last_activity_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![conversation, channel, contact, at])?;
+            self.conversations.insert(conversation.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Folds a message into its conversation's activity (without allocating its id again).
+    fn fold(&mut self, conversation: &str, message: impl FnOnce(&mut Activity)) {
+        match self.activity.get_mut(conversation) {
+            Some(activity) => message(activity),
+            None => {
+                let mut activity = Activity::default();
+                message(&mut activity);
+                self.activity.insert(conversation.to_owned(), activity);
+            }
+        }
+    }
+
+    /// Writes the activity of `conversation` (of all, if `None`) kept so far.
+    fn write_activity(
+        &mut self,
+        tx: &Transaction<'_>,
+        conversation: Option<&str>,
+    ) -> Result<(), ApplyError> {
+        let pending: Vec<(String, Activity)> = match conversation {
+            Some(conversation) => self
+                .activity
+                .remove_entry(conversation)
+                .into_iter()
+                .collect(),
+            None => self.activity.drain().collect(),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut update = tx.prepare_cached(
+            "UPDATE conversations SET
+                 unread = CASE WHEN ?2 THEN ?3 ELSE unread + ?3 END,
+                 last_customer_message_at = CASE WHEN ?4 IS NULL THEN last_customer_message_at
+                     ELSE max(coalesce(last_customer_message_at, ''), ?4) END,
+                 last_message_rowid = CASE WHEN ?5 >= last_activity_at THEN ?6
+                                           ELSE coalesce(last_message_rowid, ?7) END,
+                 last_activity_at = max(last_activity_at, ?5),
+                 escalation = CASE WHEN ?2 THEN NULL ELSE escalation END,
+                 escalated_at = CASE WHEN ?2 THEN NULL ELSE escalated_at END
+             WHERE id = ?1",
+        )?;
+        for (conversation, activity) in pending {
+            let Some((newest_at, newest)) = activity.newest else {
+                continue;
+            };
+            update.execute(params![
+                conversation,
+                activity.taken_in_hand,
+                activity.unread,
+                activity.last_customer_message_at,
+                newest_at,
+                newest,
+                activity.first,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// A message this batch inserted, to be indexed at the end (or sooner).
+    fn inserted(&mut self, rowid: i64) {
+        self.unindexed_from.get_or_insert(rowid);
+    }
+
+    /// A received message named its sender.
+    fn named(&mut self, contact: &str, name: &str) {
+        if self.names.get(contact).map(String::as_str) != Some(name) {
+            self.names.insert(contact.to_owned(), name.to_owned());
+        }
+    }
+
+    /// Adds the messages inserted so far to the search index, in one statement.
+    fn index_messages(&mut self, tx: &Transaction<'_>) -> Result<(), ApplyError> {
+        if let Some(from) = self.unindexed_from.take() {
+            tx.prepare_cached(
+                "INSERT INTO messages_fts (rowid, text)
+                 SELECT rowid, text FROM messages WHERE rowid >= ?1 AND text IS NOT NULL",
+            )?
+            .execute([from])?;
+        }
+        Ok(())
+    }
+
+    /// Before an event removes indexed words (an edit, an unsend, an erasure; through the
+    /// triggers): the words must be in the index to be removed, so the batch's messages go
+    /// in, and every index writes out what it holds in memory. `secure-delete` then removes
+    /// them from the segments on disk, the path every delete took when indexing row by row
+    /// (each statement's savepoint wrote the pending words out).
+    fn settle_search(&mut self, tx: &Transaction<'_>) -> Result<(), ApplyError> {
+        self.index_messages(tx)?;
+        for flush in [
+            "INSERT INTO messages_fts (messages_fts) VALUES ('flush')",
+            "INSERT INTO notes_fts (notes_fts) VALUES ('flush')",
+            "INSERT INTO contacts_fts (contacts_fts) VALUES ('flush')",
+        ] {
+            tx.prepare_cached(flush)?.execute([])?;
+        }
+        Ok(())
+    }
+
+    /// Writes what was kept for the end: names (the contacts' search index follows by its
+    /// trigger), latest activity, the messages' search index.
+    fn finish(&mut self, tx: &Transaction<'_>) -> Result<(), ApplyError> {
+        self.write_activity(tx, None)?;
+        let mut name =
+            tx.prepare_cached("UPDATE contacts SET name = ?2 WHERE id = ?1 AND name IS NOT ?2")?;
+        for (contact, given) in self.names.drain() {
+            name.execute(params![contact, given])?;
+        }
+        let mut seen = tx.prepare_cached(
+            "UPDATE contacts SET last_seen_at = max(last_seen_at, ?2) WHERE id = ?1",
+        )?;
+        for (contact, at) in self.last_seen.drain() {
+            seen.execute(params![contact, at])?;
+        }
+        self.index_messages(tx)
+    }
+
+    /// Before an erasure: its words must be in the search indexes on disk to be removed from
+    /// them (`settle_search`), and nothing known about the contact may be written back after it.
+    /// Its rows go, so the batch makes sure of them again if it meets the contact again.
+    fn erasing(&mut self, tx: &Transaction<'_>, contact: &str) -> Result<(), ApplyError> {
+        // The contact's conversations go: nothing kept for them may land on a conversation
+        // of the same id that a later event of the batch brings back.
+        self.write_activity(tx, None)?;
+        self.settle_search(tx)?;
+        self.last_seen.remove(contact);
+        self.names.remove(contact);
+        self.contacts.clear();
+        self.conversations.clear();
+        Ok(())
+    }
+}
+
+/// The changes a conversation's messages make to its row, folded in log order so that one
+/// update at the end of the batch leaves the row as one update per message would have.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Messages received since the batch began, or since an agent's reply.
+    unread: i64,
+    /// An agent replied: `unread` counts from zero and the escalation ends.
+    taken_in_hand: bool,
+    last_customer_message_at: Option<String>,
+    /// The newest message (the later in the log of two at the same time) becomes the
+    /// conversation's last if it is not older than the conversation's activity; otherwise
+    /// the first one does, if the conversation had none.
+    newest: Option<(String, i64)>,
+    first: Option<i64>,
+}
+
+impl Activity {
+    fn message(&mut self, at: &str, rowid: i64) {
+        self.first.get_or_insert(rowid);
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|(newest, _)| at >= newest.as_str())
+        {
+            self.newest = Some((at.to_owned(), rowid));
+        }
+    }
+
+    fn received(&mut self, at: &str, rowid: i64) {
+        self.message(at, rowid);
+        self.unread += 1;
+        if self
+            .last_customer_message_at
+            .as_deref()
+            .is_none_or(|last| at > last)
+        {
+            self.last_customer_message_at = Some(at.to_owned());
+        }
+    }
+
+    fn sent(&mut self, at: &str, rowid: i64, by_agent: bool) {
+        self.message(at, rowid);
+        if by_agent {
+            self.unread = 0;
+            self.taken_in_hand = true;
+        }
+    }
+}
+
 fn apply_event(
     tx: &Transaction<'_>,
     event: &Event,
+    batch: &mut BatchState,
     applied: &mut Applied,
 ) -> Result<(), ApplyError> {
     let at = stamp(event.occurred_at);
-    tx.prepare_cached("INSERT OR IGNORE INTO channels (id) VALUES (?1)")?
-        .execute([event.channel.as_str()])?;
+    // Only messages keep their changes to the conversation's row for the end; anything
+    // else that may change the row finds it up to date.
+    if let Some(conversation) = &event.conversation
+        && !matches!(
+            event.body,
+            EventBody::MessageReceived(_)
+                | EventBody::MessageSent(_)
+                | EventBody::MessageStatus { .. }
+                | EventBody::ContactErased { .. }
+        )
+    {
+        batch.write_activity(tx, Some(conversation.as_str()))?;
+    }
+    if !batch.channels.contains(event.channel.as_str()) {
+        tx.prepare_cached("INSERT OR IGNORE INTO channels (id) VALUES (?1)")?
+            .execute([event.channel.as_str()])?;
+        batch.channels.insert(event.channel.as_str().to_owned());
+    }
     let scope = match (&event.contact, &event.conversation) {
         (Some(contact), Some(conversation)) => Some((contact.as_str(), conversation.as_str())),
         _ => None,
@@ -127,17 +396,7 @@ fn apply_event(
             EventBody::ContactErased { .. } | EventBody::Redacted { .. }
         )
     {
-        tx.prepare_cached(
-            "INSERT INTO contacts (id, channel_id, first_seen_at, last_seen_at)
-             VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (id) DO UPDATE SET last_seen_at = max(last_seen_at, excluded.last_seen_at)",
-        )?
-        .execute(params![contact, event.channel.as_str(), at])?;
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO conversations (id, channel_id, contact_id, last_activity_at)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![conversation, event.channel.as_str(), contact, at])?;
+        batch.ensure_scope(tx, event.channel.as_str(), contact, conversation, &at)?;
     }
     match &event.body {
         EventBody::MessageReceived(message) => {
@@ -149,13 +408,13 @@ fn apply_event(
                 .as_deref()
                 .filter(|n| !n.trim().is_empty())
             {
-                tx.prepare_cached(
-                    "UPDATE contacts SET name = ?2 WHERE id = ?1 AND name IS NOT ?2",
-                )?
-                .execute(params![contact, name])?;
+                batch.named(contact, name);
             }
+            // `OR FAIL` rather than the default ABORT: a single-row insert checks its
+            // constraints before it writes, and any error rolls the whole batch back, so the
+            // outcome is the same, without a statement journal copying every page it touches.
             tx.prepare_cached(
-                "INSERT INTO messages (event_id, conversation_id, contact_id, message_id,
+                "INSERT OR FAIL INTO messages (event_id, conversation_id, contact_id, message_id,
                      direction, kind, text, content, reply_to, occurred_at, state)
                  VALUES (?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, 'received')",
             )?
@@ -171,38 +430,20 @@ fn apply_event(
                 at,
             ])?;
             let rowid = tx.last_insert_rowid();
-            tx.prepare_cached(
-                "UPDATE conversations SET
-                     unread = unread + 1,
-                     last_customer_message_at = max(coalesce(last_customer_message_at, ''), ?2),
-                     last_message_rowid = CASE WHEN ?2 >= last_activity_at THEN ?3
-                                               ELSE coalesce(last_message_rowid, ?3) END,
-                     last_activity_at = max(last_activity_at, ?2)
-                 WHERE id = ?1",
-            )?
-            .execute(params![conversation, at, rowid])?;
+            batch.inserted(rowid);
+            batch.fold(conversation, |activity| activity.received(&at, rowid));
         }
         EventBody::MessageSent(message) => {
             let Some((contact, conversation)) = scope else {
                 return Ok(());
             };
-            let rowid = record_sent(tx, event, contact, conversation, &at, message)?;
+            let rowid = record_sent(tx, event, contact, conversation, &at, message, batch)?;
             // A person's reply is the business taking the conversation in hand.
             let by_agent = matches!(
                 message.sender,
                 ventana_protocol::event::Sender::Agent { .. }
             ) && message.message_id.is_some();
-            tx.prepare_cached(
-                "UPDATE conversations SET
-                     last_message_rowid = CASE WHEN ?2 >= last_activity_at THEN ?3
-                                               ELSE coalesce(last_message_rowid, ?3) END,
-                     last_activity_at = max(last_activity_at, ?2),
-                     unread = CASE WHEN ?4 THEN 0 ELSE unread END,
-                     escalation = CASE WHEN ?4 THEN NULL ELSE escalation END,
-                     escalated_at = CASE WHEN ?4 THEN NULL ELSE escalated_at END
-                 WHERE id = ?1",
-            )?
-            .execute(params![conversation, at, rowid, by_agent])?;
+            batch.fold(conversation, |activity| activity.sent(&at, rowid, by_agent));
         }
         EventBody::MessageStatus { target, status } => {
             let (state, failure) = match status {
@@ -225,12 +466,15 @@ fn apply_event(
                  WHEN 'read' THEN 3 WHEN 'failed' THEN 9 ELSE 0 END)";
             match target {
                 StatusTarget::Message { message_id } => {
+                    let target = by_platform_id(scope, message_id.as_str());
                     tx.prepare_cached(&format!(
-                        "UPDATE messages SET state = ?2, failure = ?3
-                         WHERE message_id = ?1 AND direction = 'out' AND {RANK} < ?4"
+                        "UPDATE messages SET state = ?3, failure = ?4
+                         WHERE {} AND direction = 'out' AND {RANK} < ?5",
+                        target.filter
                     ))?
                     .execute(params![
-                        message_id.as_str(),
+                        target.conversation,
+                        target.id,
                         state,
                         failure,
                         rank
@@ -305,26 +549,38 @@ fn apply_event(
             text,
             edit_count,
         } => {
+            batch.settle_search(tx)?;
             let content = serde_json::to_string(&MessageContent::Text { body: text.clone() })?;
-            tx.prepare_cached(
-                "UPDATE messages SET text = ?2, content = ?3, edit_count = max(edit_count, ?4)
-                 WHERE message_id = ?1 AND unsent = 0 AND kind = 'text'",
-            )?
-            .execute(params![message_id.as_str(), text, content, edit_count])?;
+            let target = by_platform_id(scope, message_id.as_str());
+            tx.prepare_cached(&format!(
+                "UPDATE messages SET text = ?3, content = ?4, edit_count = max(edit_count, ?5)
+                 WHERE {} AND unsent = 0 AND kind = 'text'",
+                target.filter
+            ))?
+            .execute(params![
+                target.conversation,
+                target.id,
+                text,
+                content,
+                edit_count
+            ])?;
         }
         EventBody::MessageUnsent { message_id } => {
             // The customer took it back: its content must no longer be shown or found.
-            let contents = message_contents(tx, "message_id = ?1", message_id.as_str())?;
+            batch.settle_search(tx)?;
+            let target = by_platform_id(scope, message_id.as_str());
+            let contents =
+                message_contents(tx, target.filter, params![target.conversation, target.id])?;
             applied.released_media.extend(
                 contents
                     .iter()
                     .filter_map(|c| media_id(c).map(str::to_owned)),
             );
-            tx.prepare_cached(
-                "UPDATE messages SET unsent = 1, text = NULL, content = 'null'
-                 WHERE message_id = ?1",
-            )?
-            .execute([message_id.as_str()])?;
+            tx.prepare_cached(&format!(
+                "UPDATE messages SET unsent = 1, text = NULL, content = 'null' WHERE {}",
+                target.filter
+            ))?
+            .execute(params![target.conversation, target.id])?;
             tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
                 .execute([message_id.as_str()])?;
         }
@@ -414,6 +670,7 @@ fn apply_event(
         }
         EventBody::ContactErased { .. } => {
             if let Some(contact) = &event.contact {
+                batch.erasing(tx, contact.as_str())?;
                 erase_contact(tx, contact.as_str(), applied)?;
             }
         }
@@ -447,6 +704,7 @@ fn record_sent(
     conversation: &str,
     at: &str,
     message: &OutboundMessage,
+    batch: &mut BatchState,
 ) -> Result<i64, ApplyError> {
     let sent_as = serde_json::to_value(message.sent_as)?;
     let sent_as = sent_as.as_str().unwrap_or("unknown").to_owned();
@@ -476,8 +734,9 @@ fn record_sent(
             return Ok(rowid);
         }
     }
+    // `OR FAIL`: see the inbound insert.
     tx.prepare_cached(
-        "INSERT INTO messages (event_id, conversation_id, contact_id, message_id, idempotency_key,
+        "INSERT OR FAIL INTO messages (event_id, conversation_id, contact_id, message_id, idempotency_key,
              direction, sender, sent_as, kind, text, content, reply_to, occurred_at, state)
          VALUES (?1, ?2, ?3, ?4, ?5, 'out', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
@@ -500,7 +759,9 @@ fn record_sent(
             "sending"
         },
     ])?;
-    Ok(tx.last_insert_rowid())
+    let rowid = tx.last_insert_rowid();
+    batch.inserted(rowid);
+    Ok(rowid)
 }
 
 /// Removes everything the cache holds about a contact. With `secure_delete` on, the freed
@@ -511,7 +772,7 @@ fn erase_contact(
     contact: &str,
     applied: &mut Applied,
 ) -> Result<(), ApplyError> {
-    let contents = message_contents(tx, "contact_id = ?1", contact)?;
+    let contents = message_contents(tx, "contact_id = ?1", [contact])?;
     applied.released_media.extend(
         contents
             .iter()
@@ -532,14 +793,41 @@ fn erase_contact(
     Ok(())
 }
 
+/// How to find the messages a platform id names: `filter` is SQL over `?1` (the
+/// conversation, or NULL) and `?2` (the id).
+struct PlatformTarget<'a> {
+    filter: &'static str,
+    conversation: Option<&'a str>,
+    id: &'a str,
+}
+
+/// Within the event's conversation through `messages_by_conversation_platform_id` (the
+/// expression must match the index's exactly); an event without one (the relay always
+/// names it) falls back to a scan of every message, so the change is still made.
+fn by_platform_id<'a>(scope: Option<(&str, &'a str)>, id: &'a str) -> PlatformTarget<'a> {
+    match scope {
+        Some((_, conversation)) => PlatformTarget {
+            filter: "conversation_id = ?1 AND substr(message_id, -16) = substr(?2, -16)
+                 AND message_id = ?2",
+            conversation: Some(conversation),
+            id,
+        },
+        None => PlatformTarget {
+            filter: "?1 IS NULL AND message_id = ?2",
+            conversation: None,
+            id,
+        },
+    }
+}
+
 fn message_contents(
     tx: &Transaction<'_>,
     filter: &str,
-    value: &str,
+    values: impl rusqlite::Params,
 ) -> Result<Vec<MessageContent>, ApplyError> {
     let mut statement =
         tx.prepare_cached(&format!("SELECT content FROM messages WHERE {filter}"))?;
-    let rows = statement.query_map([value], |row| row.get::<_, String>(0))?;
+    let rows = statement.query_map(values, |row| row.get::<_, String>(0))?;
     let mut contents = Vec::new();
     for row in rows {
         if let Ok(content) = serde_json::from_str::<MessageContent>(&row?) {
@@ -614,5 +902,290 @@ pub fn searchable_text(content: &MessageContent) -> Option<String> {
             join(parts)
         }
         MessageContent::Unsupported { description } => description.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheKey;
+    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+    use serde_json::json;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + TimeDelta::minutes(minutes)
+    }
+
+    /// An event from its flat JSON body; `conversation` `None` leaves the event unscoped.
+    fn event(
+        id: &str,
+        conversation: Option<&str>,
+        minutes: i64,
+        body: serde_json::Value,
+    ) -> Result<Event, serde_json::Error> {
+        let mut value = json!({
+            "id": id, "tenant": "t1", "channel": "ch_messenger",
+            "occurred_at": at(minutes), "recorded_at": at(minutes),
+        });
+        if let Some(conversation) = conversation {
+            value["contact"] = json!(format!("ct_{conversation}"));
+            value["conversation"] = json!(conversation);
+        }
+        if let Some(fields) = body.as_object() {
+            for (key, field) in fields {
+                value[key] = field.clone();
+            }
+        }
+        serde_json::from_value(value)
+    }
+
+    fn received(
+        id: &str,
+        conversation: &str,
+        minutes: i64,
+        body: &str,
+        name: &str,
+    ) -> Result<Event, serde_json::Error> {
+        event(
+            &format!("msg:{id}"),
+            Some(conversation),
+            minutes,
+            json!({"type": "message_received", "message_id": id,
+                   "content": {"kind": "text", "body": body},
+                   "sender_name": name, "reply_to": null, "referral": null}),
+        )
+    }
+
+    fn sent(id: &str, conversation: &str, minutes: i64) -> Result<Event, serde_json::Error> {
+        event(
+            &format!("msg:{id}"),
+            Some(conversation),
+            minutes,
+            json!({"type": "message_sent", "message_id": id, "idempotency_key": null,
+                   "content": {"kind": "text", "body": "on its way"},
+                   "sender": {"by": "agent", "agent": "ag_1"},
+                   "sent_as": "standard", "reply_to": null}),
+        )
+    }
+
+    fn delivered(
+        id: &str,
+        conversation: Option<&str>,
+        minutes: i64,
+    ) -> Result<Event, serde_json::Error> {
+        event(
+            &format!("st:{id}:{minutes}"),
+            conversation,
+            minutes,
+            json!({"type": "message_status", "target": {"scope": "message", "message_id": id},
+                   "status": {"state": "delivered"}}),
+        )
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        cache: Cache,
+        next: u64,
+    }
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    impl Fixture {
+        fn new() -> Result<Self, Box<dyn std::error::Error>> {
+            let dir = tempfile::tempdir()?;
+            let cache = Cache::open(&dir.path().join("cache.db"), &CacheKey::from_bytes([9; 32]))?;
+            Ok(Self {
+                _dir: dir,
+                cache,
+                next: 1,
+            })
+        }
+
+        /// Applies `events` as one batch.
+        fn apply(&mut self, events: Vec<Event>) -> Result<Applied, ApplyError> {
+            let entries: Vec<LogEntry> = events
+                .into_iter()
+                .map(|event| {
+                    self.next += 1;
+                    LogEntry {
+                        seq: self.next - 1,
+                        event,
+                    }
+                })
+                .collect();
+            apply_batch(&mut self.cache, &entries)
+        }
+
+        fn count(&self, sql: &str) -> rusqlite::Result<i64> {
+            self.cache.connection().query_row(sql, [], |row| row.get(0))
+        }
+
+        fn found(&self, word: &str) -> rusqlite::Result<i64> {
+            self.cache.connection().query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+                [word],
+                |row| row.get(0),
+            )
+        }
+
+        /// FTS5 checks each index's own structure (not against its table: rows without
+        /// text, like an unsent message, are deliberately not indexed).
+        fn index_is_consistent(&self) -> rusqlite::Result<()> {
+            self.cache.connection().execute_batch(
+                "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0);
+                 INSERT INTO contacts_fts (contacts_fts, rank) VALUES ('integrity-check', 0);
+                 INSERT INTO notes_fts (notes_fts, rank) VALUES ('integrity-check', 0);",
+            )
+        }
+    }
+
+    #[test]
+    fn a_batch_indexes_its_messages_even_when_it_edits_unsends_and_erases_them() -> TestResult {
+        let mut cache = Fixture::new()?;
+        cache.apply(vec![
+            received("m1", "c1", 0, "parcel arrived broken", "Rosa")?,
+            received("m2", "c1", 1, "the invoice is wrong", "Rosa")?,
+            received("m3", "c1", 2, "and the colour", "Rosa")?,
+            // Changed in the batch that brought them: the old words must leave the index.
+            event(
+                "edit:m2",
+                Some("c1"),
+                3,
+                json!({"type": "message_edited", "message_id": "m2",
+                       "text": "the receipt is wrong", "edit_count": 1}),
+            )?,
+            event(
+                "unsend:m3",
+                Some("c1"),
+                4,
+                json!({"type": "message_unsent", "message_id": "m3"}),
+            )?,
+            received("n1", "c2", 5, "where is my zapato", "Iñaki")?,
+            event(
+                "note:c2",
+                Some("c2"),
+                5,
+                json!({"type": "note_added", "note_id": "nt_1", "author": "ag_1",
+                       "text": "prefers zapatillas"}),
+            )?,
+            event(
+                "erase:c2",
+                Some("c2"),
+                6,
+                json!({"type": "contact_erased", "receipt": "rc_1"}),
+            )?,
+            // The contact writes again after the erasure, in the same batch.
+            received("n2", "c2", 7, "hola otra vez", "Iñaki")?,
+            received("m4", "c1", 8, "thanks", "Rosa")?,
+        ])?;
+        cache.index_is_consistent()?;
+        assert_eq!(cache.found("parcel")?, 1);
+        assert_eq!(cache.found("receipt")?, 1);
+        assert_eq!(cache.found("invoice")?, 0);
+        assert_eq!(cache.found("colour")?, 0);
+        assert_eq!(cache.found("zapato")?, 0);
+        assert_eq!(
+            cache.count("SELECT count(*) FROM notes_fts WHERE notes_fts MATCH 'zapatillas'")?,
+            0
+        );
+        assert_eq!(cache.found("otra")?, 1);
+        assert_eq!(cache.found("thanks")?, 1);
+        // The next batch indexes only its own messages.
+        cache.apply(vec![received("m5", "c1", 9, "parcel again", "Rosa")?])?;
+        cache.index_is_consistent()?;
+        assert_eq!(cache.found("parcel")?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_reply_composed_here_is_found_before_the_relay_has_it() -> TestResult {
+        let mut cache = Fixture::new()?;
+        cache.apply(vec![received("m1", "c1", 0, "hello", "Rosa")?])?;
+        crate::outbox::compose(
+            cache.cache.connection_mut(),
+            "ag_1",
+            "c1",
+            &crate::client::Draft::Text {
+                text: "your refund is approved".into(),
+            },
+            at(1),
+        )?;
+        assert_eq!(cache.found("refund")?, 1);
+        cache.index_is_consistent()?;
+        Ok(())
+    }
+
+    #[test]
+    fn contacts_keep_their_first_and_latest_activity_and_last_name() -> TestResult {
+        let mut cache = Fixture::new()?;
+        cache.apply(vec![
+            received("m1", "c1", 5, "hi", "Rosa")?,
+            received("m2", "c1", 2, "late news", "Rosa D.")?,
+            received("m3", "c1", 9, "more", "Rosa Díaz")?,
+            received("m4", "c1", 7, "late again", "Rosa Díaz")?,
+        ])?;
+        cache.apply(vec![received("m5", "c1", 6, "older", "Rosa Díaz")?])?;
+        let (name, first, last): (String, String, String) = cache.cache.connection().query_row(
+            "SELECT name, first_seen_at, last_seen_at FROM contacts WHERE id = 'ct_c1'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        assert_eq!(name, "Rosa Díaz");
+        assert_eq!(first, stamp(at(5)));
+        assert_eq!(last, stamp(at(9)));
+        assert_eq!(
+            cache.count("SELECT count(*) FROM contacts_fts WHERE contacts_fts MATCH 'diaz'")?,
+            1
+        );
+        cache.index_is_consistent()?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_status_finds_its_message_by_platform_id_in_its_conversation() -> TestResult {
+        let mut cache = Fixture::new()?;
+        // Two ids that end alike: the index holds only their tails, the full id decides.
+        let long = "m_".to_owned() + &"x".repeat(40);
+        let other = "m_y".to_owned() + &"x".repeat(39);
+        cache.apply(vec![
+            sent(&long, "c1", 0)?,
+            sent(&other, "c1", 1)?,
+            sent("m_2", "c2", 2)?,
+            delivered(&long, Some("c1"), 3)?,
+            // The relay always names the conversation; without one the message is still found.
+            delivered("m_2", None, 4)?,
+        ])?;
+        let state = |id: &str| -> rusqlite::Result<String> {
+            cache.cache.connection().query_row(
+                "SELECT state FROM messages WHERE message_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+        };
+        assert_eq!(state(&long)?, "delivered");
+        assert_eq!(state(&other)?, "sent");
+        assert_eq!(state("m_2")?, "delivered");
+
+        let target = by_platform_id(Some(("ct_c1", "c1")), &long);
+        let plan: Vec<String> = cache
+            .cache
+            .connection()
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM messages WHERE {}",
+                target.filter
+            ))?
+            .query_map(params![target.conversation, target.id], |row| {
+                row.get::<_, String>(3)
+            })?
+            .collect::<Result<_, _>>()?;
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("messages_by_conversation_platform_id")),
+            "the look-up doesn't use its index: {plan:?}"
+        );
+        Ok(())
     }
 }

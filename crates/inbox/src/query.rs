@@ -278,19 +278,25 @@ pub struct ReactionView {
     pub emoji: String,
 }
 
+const MESSAGES_PAGE: &str =
+    "SELECT rowid, message_id, idempotency_key, direction, sender, sent_as, kind, content,
+            reply_to, occurred_at, state, failure, edit_count, unsent
+     FROM messages
+     WHERE contact_id = (SELECT contact_id FROM conversations WHERE id = ?1)
+       AND conversation_id = ?1 AND rowid < ?2
+     ORDER BY rowid DESC LIMIT ?3";
+
 /// The newest `limit` messages of a conversation before `before` (a rowid), oldest first.
+///
+/// Its messages are found through `messages_by_contact_conversation`, under the
+/// conversation's contact (every message of a conversation is its contact's).
 pub fn messages(
     connection: &Connection,
     conversation: &str,
     before: Option<i64>,
     limit: usize,
 ) -> Result<Vec<MessageView>, CacheError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT rowid, message_id, idempotency_key, direction, sender, sent_as, kind, content,
-                reply_to, occurred_at, state, failure, edit_count, unsent
-         FROM messages WHERE conversation_id = ?1 AND rowid < ?2
-         ORDER BY rowid DESC LIMIT ?3",
-    )?;
+    let mut statement = connection.prepare_cached(MESSAGES_PAGE)?;
     let rows = statement.query_map(
         params![conversation, before.unwrap_or(i64::MAX), limit as i64],
         |row| {
@@ -601,4 +607,37 @@ pub fn mark_read(connection: &Connection, conversation: &str) -> Result<(), Cach
         .prepare_cached("UPDATE conversations SET unread = 0 WHERE id = ?1")?
         .execute([conversation])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Cache, CacheKey};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn plan(connection: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+        connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+            .query_map(params!["c1", i64::MAX, 50], |row| row.get::<_, String>(3))?
+            .collect()
+    }
+
+    #[test]
+    fn a_conversation_page_walks_its_index_without_sorting() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let cache = Cache::open(&dir.path().join("cache.db"), &CacheKey::from_bytes([4; 32]))?;
+        let steps = plan(cache.connection(), MESSAGES_PAGE)?;
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("USING INDEX messages_by_contact_conversation")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        Ok(())
+    }
 }
