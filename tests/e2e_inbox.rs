@@ -268,6 +268,51 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         "a free-text box is offered outside WhatsApp's 24 h window"
     );
     app.screenshot("templates").await;
+    // An approved template goes out, with its parameters, in the customer's language.
+    app.click_text(
+        "[data-testid=\"template-picker\"] option",
+        "support_followup_v1 (es",
+    )
+    .await;
+    app.until("the template's two parameters", || async {
+        match app
+            .texts("[data-testid=\"template-parameter\"]")
+            .await
+            .len()
+        {
+            2 => Ok(()),
+            n => Err(format!("{n} parameters")),
+        }
+    })
+    .await;
+    for (input, value) in app
+        .client
+        .find_all(fantoccini::Locator::Css(
+            "[data-testid=\"template-parameter\"]",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .zip(["Rosa", "#4411"])
+    {
+        input.send_keys(value).await.unwrap();
+    }
+    app.click("[data-testid=\"composer-send\"]").await;
+    app.until("metasim to receive the template", || async {
+        let sends = demo.sim.sends();
+        match sends.iter().find(|send| send.recipient == "34600000001") {
+            Some(send) => {
+                assert_eq!(send.body["type"], "template", "{}", send.body);
+                assert_eq!(send.body["template"]["name"], "support_followup_v1");
+                assert_eq!(send.body["template"]["language"]["code"], "es");
+                let sent = send.body.to_string();
+                assert!(sent.contains("Rosa") && sent.contains("#4411"), "{sent}");
+                Ok(())
+            }
+            None => Err(format!("{} sends, none to Rosa", sends.len())),
+        }
+    })
+    .await;
 
     // An escalation raises a desktop notification; clicking it opens the conversation.
     // (Notices of the scenario's own recent escalations came at sign-in: cleared first.)
