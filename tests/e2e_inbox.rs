@@ -99,6 +99,19 @@ async fn open_row(app: &App, needle: &str) {
     app.wait_for("[data-testid=\"composer\"]").await;
 }
 
+/// Waits until exactly `wanted` elements match `css`.
+async fn until_count(app: &App, css: &str, wanted: usize) {
+    app.until(&format!("{wanted} of {css}"), || async {
+        let found = app.texts(css).await;
+        if found.len() == wanted {
+            Ok(())
+        } else {
+            Err(format!("{found:?}"))
+        }
+    })
+    .await;
+}
+
 async fn composer_line(app: &App) -> String {
     app.texts("[data-testid=\"composer-window\"]")
         .await
@@ -274,17 +287,7 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         "support_followup_v1 (es",
     )
     .await;
-    app.until("the template's two parameters", || async {
-        match app
-            .texts("[data-testid=\"template-parameter\"]")
-            .await
-            .len()
-        {
-            2 => Ok(()),
-            n => Err(format!("{n} parameters")),
-        }
-    })
-    .await;
+    until_count(&app, "[data-testid=\"template-parameter\"]", 2).await;
     for (input, value) in app
         .client
         .find_all(fantoccini::Locator::Css(
@@ -347,15 +350,7 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
     app.click("[data-testid=\"open-channel-settings\"]").await;
     app.wait_for("[data-testid=\"channel-needs-reconnection\"]")
         .await;
-    app.until("three channel sections", || async {
-        let sections = app.texts("[data-testid=\"channel-section\"]").await;
-        if sections.len() == 3 {
-            Ok(())
-        } else {
-            Err(format!("{sections:?}"))
-        }
-    })
-    .await;
+    until_count(&app, "[data-testid=\"channel-section\"]", 3).await;
     app.wait_for("[data-testid=\"channel-save\"]").await;
     app.screenshot("settings").await;
     app.press("body", "\u{E00C}").await; // Escape
@@ -439,15 +434,7 @@ async fn an_agent_sees_channel_settings_but_cannot_change_them() {
     app.click("[data-testid=\"open-channel-settings\"]").await;
     app.wait_for("[data-testid=\"channel-settings-readonly\"]")
         .await;
-    app.until("the channels to be listed", || async {
-        let sections = app.texts("[data-testid=\"channel-section\"]").await;
-        if sections.len() == 3 {
-            Ok(())
-        } else {
-            Err(format!("{sections:?}"))
-        }
-    })
-    .await;
+    until_count(&app, "[data-testid=\"channel-section\"]", 3).await;
     assert!(
         app.texts("[data-testid=\"channel-save\"]").await.is_empty(),
         "an agent is offered a save button"
