@@ -7,6 +7,7 @@
 //! nothing of the batch is written.
 
 use crate::cache::{Cache, CacheError};
+use crate::place::{self, CONTACT_MESSAGES, Next, PlaceError};
 use crate::time::stamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub enum ApplyError {
     Gap { expected: u64, got: u64 },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A message the cache has no room for (its conversation is unknown, or full).
+    #[error(transparent)]
+    Place(#[from] PlaceError),
 }
 
 impl From<rusqlite::Error> for ApplyError {
@@ -134,8 +138,12 @@ struct BatchState {
     /// What the batch's messages did to their conversations, written at the end, or before
     /// another event changes the conversation's row.
     activity: HashMap<String, Activity>,
-    /// The first message this batch inserted that the search index doesn't have yet: it and
-    /// every later rowid are this batch's (a new row's rowid is above every existing one).
+    /// Where each conversation's next message goes (migrations/0003).
+    places: HashMap<String, Next>,
+    /// The next message's arrival number, once known.
+    next_seq: Option<i64>,
+    /// The arrival number (`seq`) of the first message this batch inserted that the search
+    /// index doesn't have yet: it and every later `seq` are this batch's.
     unindexed_from: Option<i64>,
 }
 
@@ -169,8 +177,8 @@ impl BatchState {
         }
         if !self.conversations.contains(conversation) {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO conversations (id, channel_id, contact_id, last_activity_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO conversations (id, channel_id, contact_id, last_activity_at, key)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT coalesce(max(key), 0) + 1 FROM conversations))",
             )?
             .execute(params![conversation, channel, contact, at])?;
             self.conversations.insert(conversation.to_owned());
@@ -236,9 +244,43 @@ impl BatchState {
         Ok(())
     }
 
-    /// A message this batch inserted, to be indexed at the end (or sooner).
-    fn inserted(&mut self, rowid: i64) {
-        self.unindexed_from.get_or_insert(rowid);
+    /// The rowid, conversation key and arrival number of a new message in `conversation`,
+    /// which is then counted as inserted (indexed at the end, or sooner).
+    fn place(
+        &mut self,
+        tx: &Transaction<'_>,
+        conversation: &str,
+    ) -> Result<(i64, i64, i64), ApplyError> {
+        let next = self.next_of(tx, conversation)?;
+        let rowid = next.take(conversation)?;
+        let key = next.range.key;
+        let seq = match self.next_seq {
+            Some(seq) => seq,
+            None => place::next_seq(tx)?,
+        };
+        self.next_seq = Some(seq + 1);
+        self.unindexed_from.get_or_insert(seq);
+        Ok((rowid, key, seq))
+    }
+
+    /// The conversation's next place, looked up once per batch.
+    fn next_of(
+        &mut self,
+        tx: &Transaction<'_>,
+        conversation: &str,
+    ) -> Result<&mut Next, ApplyError> {
+        if !self.places.contains_key(conversation) {
+            let next = Next::of(tx, conversation)?;
+            self.places.insert(conversation.to_owned(), next);
+        }
+        self.places
+            .get_mut(conversation)
+            .ok_or_else(|| PlaceError::UnknownConversation(conversation.to_owned()).into())
+    }
+
+    /// The conversation's key, for statements that find its messages by platform id.
+    fn key_of(&mut self, tx: &Transaction<'_>, conversation: &str) -> Result<i64, ApplyError> {
+        Ok(self.next_of(tx, conversation)?.range.key)
     }
 
     /// A received message named its sender.
@@ -253,7 +295,7 @@ impl BatchState {
         if let Some(from) = self.unindexed_from.take() {
             tx.prepare_cached(
                 "INSERT INTO messages_fts (rowid, text)
-                 SELECT rowid, text FROM messages WHERE rowid >= ?1 AND text IS NOT NULL",
+                 SELECT seq, text FROM messages WHERE seq >= ?1 AND text IS NOT NULL",
             )?
             .execute([from])?;
         }
@@ -307,6 +349,7 @@ impl BatchState {
         self.names.remove(contact);
         self.contacts.clear();
         self.conversations.clear();
+        self.places.clear();
         Ok(())
     }
 }
@@ -413,10 +456,12 @@ fn apply_event(
             // `OR FAIL` rather than the default ABORT: a single-row insert checks its
             // constraints before it writes, and any error rolls the whole batch back, so the
             // outcome is the same, without a statement journal copying every page it touches.
+            let (rowid, key, seq) = batch.place(tx, conversation)?;
             tx.prepare_cached(
-                "INSERT OR FAIL INTO messages (event_id, conversation_id, contact_id, message_id,
+                "INSERT OR FAIL INTO messages (rowid, seq, conversation_key, event_id,
+                     conversation_id, contact_id, message_id,
                      direction, kind, text, content, reply_to, occurred_at, state)
-                 VALUES (?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, 'received')",
+                 VALUES (?10, ?11, ?12, ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, 'received')",
             )?
             .execute(params![
                 event.id.as_str(),
@@ -428,9 +473,10 @@ fn apply_event(
                 serde_json::to_string(&message.content)?,
                 message.reply_to.as_ref().map(|id| id.as_str()),
                 at,
+                rowid,
+                seq,
+                key,
             ])?;
-            let rowid = tx.last_insert_rowid();
-            batch.inserted(rowid);
             batch.fold(conversation, |activity| activity.received(&at, rowid));
         }
         EventBody::MessageSent(message) => {
@@ -466,7 +512,7 @@ fn apply_event(
                  WHEN 'read' THEN 3 WHEN 'failed' THEN 9 ELSE 0 END)";
             match target {
                 StatusTarget::Message { message_id } => {
-                    let target = by_platform_id(scope, message_id.as_str());
+                    let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
                     tx.prepare_cached(&format!(
                         "UPDATE messages SET state = ?3, failure = ?4
                          WHERE {} AND direction = 'out' AND {RANK} < ?5",
@@ -494,6 +540,7 @@ fn apply_event(
                 }
                 StatusTarget::UpTo { watermark } => {
                     if let Some((_, conversation)) = scope {
+                        let key = batch.key_of(tx, conversation)?;
                         // Short of a failure, the rank test already excludes read and failed
                         // messages; saying so lets the update walk the conversation's
                         // unread replies (`messages_unread_replies`), not all its messages.
@@ -504,12 +551,12 @@ fn apply_event(
                         };
                         tx.prepare_cached(&format!(
                             "UPDATE messages SET state = ?3, failure = ?4
-                             WHERE conversation_id = ?1 AND direction = 'out'
+                             WHERE conversation_key = ?1 AND direction = 'out'
                                AND message_id IS NOT NULL AND occurred_at <= ?2 {unread}
                                AND {RANK} < ?5"
                         ))?
                         .execute(params![
-                            conversation,
+                            key,
                             stamp(*watermark),
                             state,
                             failure,
@@ -551,7 +598,7 @@ fn apply_event(
         } => {
             batch.settle_search(tx)?;
             let content = serde_json::to_string(&MessageContent::Text { body: text.clone() })?;
-            let target = by_platform_id(scope, message_id.as_str());
+            let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
             tx.prepare_cached(&format!(
                 "UPDATE messages SET text = ?3, content = ?4, edit_count = max(edit_count, ?5)
                  WHERE {} AND unsent = 0 AND kind = 'text'",
@@ -568,7 +615,7 @@ fn apply_event(
         EventBody::MessageUnsent { message_id } => {
             // The customer took it back: its content must no longer be shown or found.
             batch.settle_search(tx)?;
-            let target = by_platform_id(scope, message_id.as_str());
+            let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
             let contents =
                 message_contents(tx, target.filter, params![target.conversation, target.id])?;
             applied.released_media.extend(
@@ -735,10 +782,12 @@ fn record_sent(
         }
     }
     // `OR FAIL`: see the inbound insert.
+    let (rowid, key, seq) = batch.place(tx, conversation)?;
     tx.prepare_cached(
-        "INSERT OR FAIL INTO messages (event_id, conversation_id, contact_id, message_id, idempotency_key,
+        "INSERT OR FAIL INTO messages (rowid, seq, conversation_key, event_id, conversation_id,
+             contact_id, message_id, idempotency_key,
              direction, sender, sent_as, kind, text, content, reply_to, occurred_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'out', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?14, ?15, ?16, ?1, ?2, ?3, ?4, ?5, 'out', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         event.id.as_str(),
@@ -758,9 +807,10 @@ fn record_sent(
         } else {
             "sending"
         },
+        rowid,
+        seq,
+        key,
     ])?;
-    let rowid = tx.last_insert_rowid();
-    batch.inserted(rowid);
     Ok(rowid)
 }
 
@@ -772,7 +822,7 @@ fn erase_contact(
     contact: &str,
     applied: &mut Applied,
 ) -> Result<(), ApplyError> {
-    let contents = message_contents(tx, "contact_id = ?1", [contact])?;
+    let contents = message_contents(tx, CONTACT_MESSAGES, [contact])?;
     applied.released_media.extend(
         contents
             .iter()
@@ -783,33 +833,39 @@ fn erase_contact(
         "DELETE FROM conversation_labels WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = ?1)",
         "DELETE FROM reactions WHERE contact_id = ?1",
         "DELETE FROM notes WHERE contact_id = ?1",
-        "DELETE FROM messages WHERE contact_id = ?1",
+        "DELETE FROM messages WHERE {CONTACT_MESSAGES}",
         "DELETE FROM conversations WHERE contact_id = ?1",
         "DELETE FROM contacts WHERE id = ?1",
     ] {
-        tx.prepare_cached(sql)?.execute([contact])?;
+        tx.prepare_cached(&sql.replace("{CONTACT_MESSAGES}", CONTACT_MESSAGES))?
+            .execute([contact])?;
     }
     applied.erased = true;
     Ok(())
 }
 
 /// How to find the messages a platform id names: `filter` is SQL over `?1` (the
-/// conversation, or NULL) and `?2` (the id).
+/// conversation's key, or NULL) and `?2` (the id).
 struct PlatformTarget<'a> {
     filter: &'static str,
-    conversation: Option<&'a str>,
+    conversation: Option<i64>,
     id: &'a str,
 }
 
 /// Within the event's conversation through `messages_by_conversation_platform_id` (the
 /// expression must match the index's exactly); an event without one (the relay always
 /// names it) falls back to a scan of every message, so the change is still made.
-fn by_platform_id<'a>(scope: Option<(&str, &'a str)>, id: &'a str) -> PlatformTarget<'a> {
-    match scope {
+fn by_platform_id<'a>(
+    tx: &Transaction<'_>,
+    batch: &mut BatchState,
+    scope: Option<(&str, &str)>,
+    id: &'a str,
+) -> Result<PlatformTarget<'a>, ApplyError> {
+    Ok(match scope {
         Some((_, conversation)) => PlatformTarget {
-            filter: "conversation_id = ?1 AND substr(message_id, -16) = substr(?2, -16)
+            filter: "conversation_key = ?1 AND substr(message_id, -16) = substr(?2, -16)
                  AND message_id = ?2",
-            conversation: Some(conversation),
+            conversation: Some(batch.key_of(tx, conversation)?),
             id,
         },
         None => PlatformTarget {
@@ -817,7 +873,7 @@ fn by_platform_id<'a>(scope: Option<(&str, &'a str)>, id: &'a str) -> PlatformTa
             conversation: None,
             id,
         },
-    }
+    })
 }
 
 fn message_contents(
@@ -1169,10 +1225,14 @@ mod tests {
         assert_eq!(state(&other)?, "sent");
         assert_eq!(state("m_2")?, "delivered");
 
-        let target = by_platform_id(Some(("ct_c1", "c1")), &long);
-        let plan: Vec<String> = cache
-            .cache
-            .connection()
+        let tx = cache.cache.connection_mut().transaction()?;
+        let target = by_platform_id(
+            &tx,
+            &mut BatchState::default(),
+            Some(("ct_c1", "c1")),
+            &long,
+        )?;
+        let plan: Vec<String> = tx
             .prepare(&format!(
                 "EXPLAIN QUERY PLAN SELECT rowid FROM messages WHERE {}",
                 target.filter

@@ -89,6 +89,7 @@ impl From<outbox::OutboxError> for EngineError {
             outbox::OutboxError::NotRetryable(_) => "not_retryable",
             outbox::OutboxError::Empty => "empty_reply",
             outbox::OutboxError::Cache(_) => "cache_error",
+            outbox::OutboxError::Place(_) => "conversation_full",
         };
         Self::new(code, error.to_string())
     }

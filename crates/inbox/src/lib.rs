@@ -11,6 +11,7 @@ pub mod engine;
 pub mod media;
 pub mod notify;
 pub mod outbox;
+pub mod place;
 pub mod query;
 pub mod secrets;
 mod session;

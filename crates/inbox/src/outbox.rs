@@ -10,6 +10,7 @@
 use crate::apply::{kind_of, searchable_text};
 use crate::cache::CacheError;
 use crate::client::{ClientError, Draft};
+use crate::place;
 use crate::time::stamp;
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -36,6 +37,9 @@ pub enum OutboxError {
     Empty,
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The conversation has no room for another message (16,777,216 of them).
+    #[error(transparent)]
+    Place(#[from] place::PlaceError),
 }
 
 impl From<rusqlite::Error> for OutboxError {
@@ -137,10 +141,12 @@ pub fn compose(
             Box::new(e),
         )))
     };
+    let rowid = place::Next::of(&tx, conversation)?.take(conversation)?;
+    let seq = place::next_seq(&tx)?;
     tx.execute(
-        "INSERT INTO messages (conversation_id, contact_id, idempotency_key, direction, sender,
-             kind, text, content, occurred_at, state)
-         VALUES (?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
+        "INSERT INTO messages (rowid, seq, conversation_key, conversation_id, contact_id,
+             idempotency_key, direction, sender, kind, text, content, occurred_at, state)
+         VALUES (?9, ?10, ?9 >> 24, ?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
         params![
             conversation,
             contact,
@@ -150,9 +156,10 @@ pub fn compose(
             searchable_text(&content),
             serde_json::to_string(&content).map_err(serialise)?,
             at,
+            rowid,
+            seq,
         ],
     )?;
-    let rowid = tx.last_insert_rowid();
     tx.execute(
         "INSERT INTO outbox (idempotency_key, conversation_id, draft, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",

@@ -402,3 +402,128 @@ fn a_cache_from_a_newer_version_or_with_an_edited_migration_is_refused() {
         Err(CacheError::Schema(_))
     ));
 }
+
+/// A connection to `path` keyed as SQLCipher 4 does by default (HMAC-SHA512 pages), as
+/// Ventana made its caches before migrations/0003, or with `format` added.
+fn raw_connection(path: &std::path::Path, key: [u8; 32], format: &str) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    connection
+        .execute_batch(&format!("PRAGMA key = \"x'{hex}'\"; {format}"))
+        .unwrap();
+    connection
+}
+
+#[test]
+fn a_new_cache_authenticates_its_pages_with_hmac_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    drop(Cache::open(&path, &CacheKey::from_bytes([5; 32])).unwrap());
+    let count = |format: &str| {
+        raw_connection(&path, [5; 32], format).query_row(
+            "SELECT count(*) FROM sqlite_master",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+    };
+    assert!(count("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;").unwrap() > 0);
+    assert!(
+        count("").is_err(),
+        "the file opened with the default HMAC-SHA512"
+    );
+}
+
+#[test]
+fn a_cache_from_before_migration_3_keeps_its_messages_in_place_and_its_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    {
+        // The previous Ventana's cache: the default page format, the first two migrations,
+        // two conversations whose messages arrived interleaved (rowids in arrival order).
+        let mut old = raw_connection(&path, [8; 32], "");
+        ventana_migrate::migrate(&mut old, &ventana_inbox::cache::MIGRATIONS[..2]).unwrap();
+        old.execute_batch(
+            "INSERT INTO channels (id, kind) VALUES ('ch', 'messenger');
+             INSERT INTO contacts (id, channel_id, name, first_seen_at, last_seen_at)
+                 VALUES ('ct_a', 'ch', 'Ana', 't', 't'), ('ct_b', 'ch', 'Bea', 't', 't');
+             INSERT INTO conversations (id, channel_id, contact_id, last_activity_at)
+                 VALUES ('a', 'ch', 'ct_a', '2026-11-23T09:03:00.000Z'),
+                        ('b', 'ch', 'ct_b', '2026-11-23T09:02:00.000Z');
+             INSERT INTO messages (rowid, conversation_id, contact_id, message_id, direction,
+                     kind, text, content, occurred_at, state) VALUES
+                 (1, 'a', 'ct_a', 'm1', 'in', 'text', 'hola', '{}', '2026-11-23T09:00:00.000Z', 'received'),
+                 (2, 'b', 'ct_b', 'm2', 'in', 'text', 'zapatos rojos', '{}', '2026-11-23T09:01:00.000Z', 'received'),
+                 (3, 'b', 'ct_b', 'm3', 'in', 'text', 'talla 38', '{}', '2026-11-23T09:02:00.000Z', 'received'),
+                 (4, 'a', 'ct_a', 'm4', 'in', 'text', 'gracias', '{}', '2026-11-23T09:03:00.000Z', 'received');
+             UPDATE conversations SET last_message_rowid = 4 WHERE id = 'a';
+             UPDATE conversations SET last_message_rowid = 3 WHERE id = 'b';",
+        )
+        .unwrap();
+    }
+    let cache = Cache::open(&path, &CacheKey::from_bytes([8; 32])).unwrap();
+    assert_eq!(message_ids(&cache, "a"), ["m1", "m4"]);
+    assert_eq!(message_ids(&cache, "b"), ["m2", "m3"]);
+    // Search still finds the words, and points at the message's new place.
+    let hits = query::search(cache.connection(), "zapatos", 50).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].conversation_id.as_deref(), Some("b"));
+    let page = query::messages(cache.connection(), "b", None, 50).unwrap();
+    assert_eq!(hits[0].message_rowid, Some(page[0].rowid));
+    // The inbox still shows each conversation's last message.
+    let inbox = query::inbox(
+        cache.connection(),
+        &InboxFilter::default(),
+        "ag_1",
+        None,
+        50,
+        at(60),
+    )
+    .unwrap();
+    let last = |id: &str| {
+        inbox
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap()
+            .last_message
+            .clone()
+            .unwrap()
+            .text
+    };
+    assert_eq!(last("a").as_deref(), Some("gracias"));
+    assert_eq!(last("b").as_deref(), Some("talla 38"));
+    drop(cache);
+
+    // New messages follow their conversation's last; the file keeps its page format.
+    let mut cache = Cache::open(&path, &CacheKey::from_bytes([8; 32])).unwrap();
+    let last_seq = cursor(&cache).unwrap();
+    apply_batch(
+        &mut cache,
+        &[LogEntry {
+            seq: last_seq + 1,
+            event: text("m5", "a", 5, "hasta luego"),
+        }],
+    )
+    .unwrap();
+    assert_eq!(message_ids(&cache, "a"), ["m1", "m4", "m5"]);
+    assert_eq!(
+        query::search(cache.connection(), "luego", 50)
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(cache);
+    let count = raw_connection(&path, [8; 32], "")
+        .query_row("SELECT count(*) FROM messages", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .unwrap();
+    assert_eq!(count, 5);
+}
+
+fn message_ids(cache: &Cache, conversation: &str) -> Vec<String> {
+    query::messages(cache.connection(), conversation, None, 50)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message_id.unwrap())
+        .collect()
+}
