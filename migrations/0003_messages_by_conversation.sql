@@ -54,14 +54,15 @@ SELECT (c.key << 24) + row_number() OVER (PARTITION BY c.key ORDER BY m.rowid) -
        m.idempotency_key, m.direction, m.sender, m.sent_as, m.kind, m.text, m.content,
        m.reply_to, m.occurred_at, m.state, m.failure, m.edit_count, m.unsent
 FROM messages m JOIN conversations c ON c.id = m.conversation_id;
+-- The search index's rowid, and how FTS5 reads a message's text for snippets (made before
+-- the update below, which looks messages up by it; it stays with the table when renamed).
+CREATE UNIQUE INDEX messages_by_seq ON messages_by_conversation (seq);
 UPDATE conversations SET last_message_rowid =
     (SELECT rowid FROM messages_by_conversation WHERE seq = conversations.last_message_rowid)
 WHERE last_message_rowid IS NOT NULL;
 DROP TABLE messages;
 ALTER TABLE messages_by_conversation RENAME TO messages;
 
--- The search index's rowid, and how FTS5 reads a message's text for snippets.
-CREATE UNIQUE INDEX messages_by_seq ON messages (seq);
 CREATE UNIQUE INDEX messages_by_key ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- As in 0002, by the platform id's last 16 characters within the conversation, now keyed by
 -- the conversation's integer key (a few bytes instead of 36).
