@@ -828,17 +828,17 @@ fn erase_contact(
             .iter()
             .filter_map(|c| media_id(c).map(str::to_owned)),
     );
+    let messages = format!("DELETE FROM messages WHERE {CONTACT_MESSAGES}");
     for sql in [
         "DELETE FROM outbox WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = ?1)",
         "DELETE FROM conversation_labels WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = ?1)",
         "DELETE FROM reactions WHERE contact_id = ?1",
         "DELETE FROM notes WHERE contact_id = ?1",
-        "DELETE FROM messages WHERE {CONTACT_MESSAGES}",
+        &messages,
         "DELETE FROM conversations WHERE contact_id = ?1",
         "DELETE FROM contacts WHERE id = ?1",
     ] {
-        tx.prepare_cached(&sql.replace("{CONTACT_MESSAGES}", CONTACT_MESSAGES))?
-            .execute([contact])?;
+        tx.prepare_cached(sql)?.execute([contact])?;
     }
     applied.erased = true;
     Ok(())

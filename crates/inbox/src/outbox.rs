@@ -141,12 +141,13 @@ pub fn compose(
             Box::new(e),
         )))
     };
-    let rowid = place::Next::of(&tx, conversation)?.take(conversation)?;
+    let mut next = place::Next::of(&tx, conversation)?;
+    let rowid = next.take(conversation)?;
     let seq = place::next_seq(&tx)?;
     tx.execute(
         "INSERT INTO messages (rowid, seq, conversation_key, conversation_id, contact_id,
              idempotency_key, direction, sender, kind, text, content, occurred_at, state)
-         VALUES (?9, ?10, ?9 >> 24, ?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
+         VALUES (?9, ?10, ?11, ?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
         params![
             conversation,
             contact,
@@ -158,6 +159,7 @@ pub fn compose(
             at,
             rowid,
             seq,
+            next.range.key,
         ],
     )?;
     tx.execute(

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 const PER_CONVERSATION: i64 = 1 << 24;
 
 /// SQL over `messages` for a contact's messages, given as `?1`: the ranges of its
-/// conversations.
+/// conversations. Its `<< 24` is `PER_CONVERSATION`'s (as in migrations/0003).
 pub const CONTACT_MESSAGES: &str = "rowid IN (SELECT m.rowid FROM conversations c
      JOIN messages m ON m.rowid >= c.key << 24 AND m.rowid < (c.key + 1) << 24
      WHERE c.contact_id = ?1)";
