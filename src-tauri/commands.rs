@@ -6,13 +6,16 @@
 use crate::error::CommandError;
 use serde::Serialize;
 use tauri::State;
-use ventana_inbox::Engine;
 use ventana_inbox::client::{ChannelInfo, Draft, TemplateInfo};
 use ventana_inbox::engine::{AccountView, InboxRow, SearchRow};
 use ventana_inbox::query::{
     ContactProfile, ConversationSummary, InboxCursor, InboxFilter, MessageView, NoteView,
 };
 use ventana_inbox::sync::SyncState;
+use ventana_inbox::team::{
+    AgentChange, AgentRecord, BotKeyRecord, NewAgent, NewBotKey, SessionRecord, TemporaryPassword,
+};
+use ventana_inbox::{AccountNotice, Engine};
 
 /// The engine, or why it could not start (shown by every command until it can).
 pub type EngineState = Result<Engine, CommandError>;
@@ -256,4 +259,131 @@ pub async fn update_channel(
     Ok(engine(&state)?
         .update_channel(&account, &channel, &change)
         .await?)
+}
+
+#[tauri::command]
+pub async fn account_notices(state: State<'_, EngineState>) -> Answer<Vec<AccountNotice>> {
+    Ok(engine(&state)?.account_notices())
+}
+
+#[tauri::command]
+pub async fn dismiss_notice(state: State<'_, EngineState>, id: u64) -> Answer<()> {
+    engine(&state)?.dismiss_notice(id);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn change_password(
+    state: State<'_, EngineState>,
+    account: String,
+    current: String,
+    new: String,
+    again: String,
+) -> Answer<()> {
+    Ok(engine(&state)?
+        .change_password(&account, &current, &new, &again)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn agents(state: State<'_, EngineState>, account: String) -> Answer<Vec<AgentRecord>> {
+    Ok(engine(&state)?.agents(&account).await?)
+}
+
+#[tauri::command]
+pub async fn add_agent(
+    state: State<'_, EngineState>,
+    account: String,
+    email: String,
+    role: String,
+    name: Option<String>,
+) -> Answer<NewAgent> {
+    Ok(engine(&state)?
+        .add_agent(&account, &email, &role, name.as_deref())
+        .await?)
+}
+
+#[tauri::command]
+pub async fn update_agent(
+    state: State<'_, EngineState>,
+    account: String,
+    agent: String,
+    change: AgentChange,
+) -> Answer<AgentRecord> {
+    Ok(engine(&state)?
+        .update_agent(&account, &agent, &change)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn remove_agent(
+    state: State<'_, EngineState>,
+    account: String,
+    agent: String,
+) -> Answer<()> {
+    Ok(engine(&state)?.remove_agent(&account, &agent).await?)
+}
+
+#[tauri::command]
+pub async fn reset_agent_password(
+    state: State<'_, EngineState>,
+    account: String,
+    agent: String,
+) -> Answer<TemporaryPassword> {
+    Ok(engine(&state)?
+        .reset_agent_password(&account, &agent)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn agent_sessions(
+    state: State<'_, EngineState>,
+    account: String,
+    agent: String,
+) -> Answer<Vec<SessionRecord>> {
+    Ok(engine(&state)?.agent_sessions(&account, &agent).await?)
+}
+
+#[tauri::command]
+pub async fn revoke_agent_session(
+    state: State<'_, EngineState>,
+    account: String,
+    agent: String,
+    session: String,
+) -> Answer<()> {
+    Ok(engine(&state)?
+        .revoke_agent_session(&account, &agent, &session)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn bot_keys(state: State<'_, EngineState>, account: String) -> Answer<Vec<BotKeyRecord>> {
+    Ok(engine(&state)?.bot_keys(&account).await?)
+}
+
+#[tauri::command]
+pub async fn create_bot_key(
+    state: State<'_, EngineState>,
+    account: String,
+    name: String,
+) -> Answer<NewBotKey> {
+    Ok(engine(&state)?.create_bot_key(&account, &name).await?)
+}
+
+#[tauri::command]
+pub async fn rotate_bot_key(
+    state: State<'_, EngineState>,
+    account: String,
+    key: String,
+) -> Answer<NewBotKey> {
+    Ok(engine(&state)?.rotate_bot_key(&account, &key).await?)
+}
+
+#[tauri::command]
+pub async fn revoke_bot_key(
+    state: State<'_, EngineState>,
+    account: String,
+    key: String,
+) -> Answer<()> {
+    Ok(engine(&state)?.revoke_bot_key(&account, &key).await?)
 }

@@ -106,6 +106,20 @@ pub fn run() {
             commands::erase_contact,
             commands::channels,
             commands::update_channel,
+            commands::account_notices,
+            commands::dismiss_notice,
+            commands::change_password,
+            commands::agents,
+            commands::add_agent,
+            commands::update_agent,
+            commands::remove_agent,
+            commands::reset_agent_password,
+            commands::agent_sessions,
+            commands::revoke_agent_session,
+            commands::bot_keys,
+            commands::create_bot_key,
+            commands::rotate_bot_key,
+            commands::revoke_bot_key,
         ])
         .run(tauri::generate_context!());
     if let Err(error) = app {

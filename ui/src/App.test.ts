@@ -34,6 +34,8 @@ const ACCOUNT: AccountView = {
   agent_email: 'ana@acme.test',
   role: 'agent',
   muted: false,
+  signed_in: true,
+  must_change_password: false,
   label: 'Acme (ana)',
   sync: { state: 'live', head: 10 },
   queued: 0,
@@ -83,6 +85,7 @@ beforeEach(() => {
     messages: () => [],
     notes: () => [],
     mark_read: () => null,
+    account_notices: () => [],
   };
   invokeMock.mockReset();
   invokeMock.mockImplementation(async (command: string, args?: unknown) => {
@@ -355,5 +358,79 @@ describe('small controls', () => {
     expect(screen.queryByTestId('conversation-pane')).toBeNull();
     await fireEvent.keyDown(window, { key: 'Escape' });
     expect(await screen.findByTestId('conversation-pane')).toBeTruthy();
+  });
+});
+
+describe('account notices', () => {
+  it("says in words that an admin removed the agent's access, and that the cache is gone", async () => {
+    render(App);
+    await screen.findByTestId('sign-in');
+
+    emit({
+      type: 'account_notice',
+      id: 1,
+      account: 'acc1',
+      tenant_name: 'Acme',
+      agent_email: 'bo@acme.test',
+      kind: 'signed_out',
+      code: 'access_removed',
+      message: 'an admin removed this agent',
+      cache_removed: true,
+    });
+
+    const notice = await screen.findByTestId('account-notice');
+    expect(notice.textContent).toContain('Your access to Acme was removed by an admin.');
+    expect(notice.textContent).toContain('deleted from this computer');
+    handlers.dismiss_notice = () => null;
+    await fireEvent.click(within(notice).getByTestId('dismiss-notice'));
+    await waitFor(() => expect(screen.queryByTestId('account-notice')).toBeNull());
+    expect(invokeMock).toHaveBeenCalledWith('dismiss_notice', { id: 1 });
+  });
+
+  it('shows the notices the engine kept from before the window opened', async () => {
+    handlers.account_notices = () => [
+      { id: 7, account: 'acc1', tenant_name: 'Acme', agent_email: 'a', kind: 'resync', kept: 1 },
+    ];
+    render(App);
+
+    expect((await screen.findByTestId('account-notice')).textContent).toContain('being loaded again');
+  });
+});
+
+describe('a temporary password', () => {
+  it('is changed right after sign-in, before the inbox', async () => {
+    state.accounts = [{ ...ACCOUNT, must_change_password: true }];
+    handlers.change_password = () => {
+      state.accounts = [ACCOUNT];
+      return null;
+    };
+    render(App);
+
+    const dialog = await screen.findByTestId('password-dialog');
+    expect(dialog.dataset.forced).toBe('true');
+    await fireEvent.input(screen.getByTestId('password-current'), { target: { value: 'temporary-1' } });
+    await fireEvent.input(screen.getByTestId('password-new'), { target: { value: 'my own password' } });
+    await fireEvent.input(screen.getByTestId('password-again'), { target: { value: 'my own password' } });
+    await fireEvent.submit(dialog.querySelector('form')!);
+
+    await waitFor(() => expect(screen.queryByTestId('password-dialog')).toBeNull());
+    expect(invokeMock).toHaveBeenCalledWith('change_password', {
+      account: 'acc1',
+      current: 'temporary-1',
+      new: 'my own password',
+      again: 'my own password',
+    });
+  });
+
+  it("shows the relay's refusal in words", async () => {
+    state.accounts = [{ ...ACCOUNT, must_change_password: true }];
+    handlers.change_password = () => {
+      throw { code: 'wrong_password', message: 'the current password is wrong' };
+    };
+    render(App);
+
+    const dialog = await screen.findByTestId('password-dialog');
+    await fireEvent.submit(dialog.querySelector('form')!);
+    expect((await screen.findByTestId('password-error')).textContent).toBe('The current password is wrong.');
   });
 });

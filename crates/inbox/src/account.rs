@@ -25,6 +25,16 @@ pub struct AccountRecord {
     /// False after a sign-out that kept the cache: it can be read, not synced.
     #[serde(default = "yes")]
     pub signed_in: bool,
+    /// Why the relay ended the session (a code of docs/accounts.md), while signed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_out_code: Option<String>,
+    /// The relay asks for a new password before anything else (a new agent, or a reset).
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// When the cache last followed the relay's log: a cache that has not for longer
+    /// than the erasure deadline may hold people erased since, and is deleted at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn yes() -> bool {
@@ -115,9 +125,27 @@ mod tests {
             role: "agent".into(),
             muted: false,
             signed_in: true,
+            signed_out_code: None,
+            must_change_password: false,
+            last_synced_at: Some(chrono::Utc::now()),
         };
         save(dir.path(), std::slice::from_ref(&record)).unwrap();
         assert_eq!(load(dir.path()).unwrap(), vec![record]);
+    }
+
+    #[test]
+    fn a_list_from_before_sign_out_reasons_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("accounts.json"),
+            br#"[{"id":"acc_1","relay_url":"https://r","tenant_id":"t","tenant_name":"Acme",
+                 "agent_id":"a","agent_email":"a@x","role":"agent"}]"#,
+        )
+        .unwrap();
+        let records = load(dir.path()).unwrap();
+        assert!(records[0].signed_in);
+        assert_eq!(records[0].last_synced_at, None);
+        assert!(!records[0].must_change_password);
     }
 
     #[test]

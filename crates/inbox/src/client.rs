@@ -12,9 +12,15 @@ pub enum ClientError {
     /// No answer: the relay is down, the network is, or the URL is wrong.
     #[error("the relay at {url} cannot be reached: {detail}")]
     Unreachable { url: String, detail: String },
-    /// 401: the token is missing, expired or revoked (or the password is wrong).
+    /// 401: the token is missing, expired or revoked (or the password is wrong). `code`
+    /// says why a session ended (docs/accounts.md); `wipe_cache` is the tenant's demand
+    /// that this desktop delete the account's cache (access removed or disabled).
     #[error("{message}")]
-    Unauthorized { code: String, message: String },
+    Unauthorized {
+        code: String,
+        message: String,
+        wipe_cache: bool,
+    },
     /// Any other refusal, with the relay's code and sentence.
     #[error("{message}")]
     Refused {
@@ -70,6 +76,10 @@ pub struct Session {
     pub expires_in: i64,
     pub agent: AgentInfo,
     pub tenant: TenantInfo,
+    /// A new agent or one whose password an admin reset: until they choose their own,
+    /// the session reaches only `/v1/me`, `/v1/me/password` and sign-out.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -77,6 +87,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("agent", &self.agent)
             .field("tenant", &self.tenant)
+            .field("must_change_password", &self.must_change_password)
             .field("tokens", &"<redacted>")
             .finish()
     }
@@ -158,7 +169,13 @@ pub struct RelayClient {
 struct ErrorBody {
     code: String,
     message: String,
+    #[serde(default)]
+    wipe_cache: bool,
 }
+
+/// How long a refresh may take before it counts as lost: short, so that a retry with the
+/// same token lands within the relay's 60-second grace for the latest rotated token.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl RelayClient {
     /// A client for the relay at `base_url` (`http://…` or `https://…`).
@@ -199,7 +216,7 @@ impl RelayClient {
         format!("{ws}/v1/stream?after={after}")
     }
 
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
@@ -228,7 +245,25 @@ impl RelayClient {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// A call whose success has no body worth reading (`204 No Content`).
+    pub(crate) async fn call_empty(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(), ClientError> {
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        Err(refusal(status, &bytes))
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -246,8 +281,13 @@ impl RelayClient {
     /// Trades a refresh token for a new session (the refresh token rotates).
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ClientError> {
         let body = serde_json::json!({"refresh_token": refresh_token});
-        self.call(self.http.post(self.url("/v1/auth/refresh")).json(&body))
-            .await
+        self.call(
+            self.http
+                .post(self.url("/v1/auth/refresh"))
+                .timeout(REFRESH_TIMEOUT)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn logout(&self, access: &str) -> Result<(), ClientError> {
@@ -415,15 +455,20 @@ impl RelayClient {
 /// The relay's `{code, message}` answer as an error (a 401 is its own kind: the caller
 /// refreshes the session and tries once more).
 fn refusal(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
-    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(body) => (body.code, body.message),
+    let (code, message, wipe_cache) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => (body.code, body.message, body.wipe_cache),
         Err(_) => (
             "relay_error".to_owned(),
             format!("the relay answered {status}"),
+            false,
         ),
     };
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        ClientError::Unauthorized { code, message }
+        ClientError::Unauthorized {
+            code,
+            message,
+            wipe_cache,
+        }
     } else {
         ClientError::Refused {
             status: status.as_u16(),
@@ -434,7 +479,7 @@ fn refusal(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
 }
 
 /// Ids are opaque to the desktop: keep them one path segment.
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
@@ -458,6 +503,35 @@ mod tests {
         assert!(
             matches!(client, Ok(ref c) if c.stream_url(7) == "wss://relay.example/v1/stream?after=7")
         );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_relays_code_and_the_demand_to_wipe() {
+        let error = refusal(
+            reqwest::StatusCode::UNAUTHORIZED,
+            br#"{"code":"access_removed","message":"removed","wipe_cache":true}"#,
+        );
+        assert_eq!(
+            error,
+            ClientError::Unauthorized {
+                code: "access_removed".into(),
+                message: "removed".into(),
+                wipe_cache: true
+            }
+        );
+        let error = refusal(
+            reqwest::StatusCode::UNAUTHORIZED,
+            br#"{"code":"session_expired","message":"expired"}"#,
+        );
+        assert!(matches!(
+            error,
+            ClientError::Unauthorized {
+                wipe_cache: false,
+                ..
+            }
+        ));
+        let error = refusal(reqwest::StatusCode::CONFLICT, b"<html>");
+        assert_eq!(error.code(), "relay_error");
     }
 
     #[test]

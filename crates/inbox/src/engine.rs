@@ -10,15 +10,20 @@ use crate::media::{MediaKey, MediaStore};
 use crate::notify::{Notice, NoticeContext, Notifier, notice_for};
 use crate::outbox;
 use crate::query::{self, ConversationSummary, InboxCursor, InboxFilter, SearchHit};
+use crate::retention::{self, AtStart};
 use crate::secrets::{Secret, SecretKind, SecretStore};
-use crate::session::{Session, SessionError};
+use crate::session::{Session, SessionError, SignedOut};
 use crate::sync::{self, SyncState};
+use crate::team::{
+    AgentChange, AgentRecord, BotKeyRecord, NewAgent, NewBotKey, SessionRecord, TemporaryPassword,
+};
 use chrono::Utc;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{Notify, broadcast, watch};
 use ventana_protocol::Event;
 use ventana_protocol::ids::AgentId;
@@ -60,9 +65,12 @@ impl From<ClientError> for EngineError {
 impl From<SessionError> for EngineError {
     fn from(error: SessionError) -> Self {
         match error {
-            SessionError::SignedOut(reason) => Self::new(
+            SessionError::SignedOut(why) => Self::new(
                 "signed_out",
-                format!("This account was signed out ({reason}). Sign in again."),
+                format!(
+                    "This account was signed out ({}). Sign in again.",
+                    why.message
+                ),
             ),
             SessionError::Client(error) => error.into(),
             SessionError::Keyring(reason) => Self::new("keyring_unavailable", reason),
@@ -118,6 +126,41 @@ pub enum Update {
     Notice(Notice),
     /// Accounts were added, removed or changed.
     Accounts,
+    /// Something the agent must be told about an account (kept until dismissed).
+    AccountNotice(AccountNotice),
+    /// Everything shown of this account changed (its cache was started over).
+    Reload { account: String },
+}
+
+/// What happened to an account that the agent must read: shown until dismissed, and kept
+/// by the engine (`Engine::account_notices`) so a window that opens later sees it too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountNotice {
+    pub id: u64,
+    pub account: String,
+    pub tenant_name: String,
+    pub agent_email: String,
+    #[serde(flatten)]
+    pub kind: NoticeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The relay ended the session; `code` is one of docs/accounts.md's table.
+    SignedOut {
+        code: String,
+        message: String,
+        /// The account's cache, attachments and keys were deleted (the tenant requires it).
+        cache_removed: bool,
+    },
+    /// The relay's log is behind this cache: the cache was dropped and is filled again
+    /// from the log's beginning; `kept` unsent replies wait for the replay to finish.
+    Resync { kept: u64 },
+    /// Unsent replies whose conversations the relay's log no longer has.
+    RepliesLost { count: u64 },
+    /// The cache had not synced for longer than the erasure deadline and was deleted.
+    Expired { days: i64, signed_in: bool },
 }
 
 /// An account as the UI lists it.
@@ -157,6 +200,9 @@ pub struct EngineConfig {
     pub media_retention: chrono::TimeDelta,
     /// The most log entries applied in one transaction (a cold start's batch size).
     pub sync_batch: usize,
+    /// A cache that has not synced for longer than this may hold people erased since: it
+    /// is deleted at start (`retention.rs`).
+    pub erasure_deadline: chrono::TimeDelta,
 }
 
 impl EngineConfig {
@@ -165,6 +211,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             media_retention: chrono::TimeDelta::days(30),
             sync_batch: sync::MAX_BATCH,
+            erasure_deadline: chrono::TimeDelta::days(30),
         }
     }
 }
@@ -186,6 +233,15 @@ pub(crate) struct Account {
     stop: watch::Sender<bool>,
     updates: broadcast::Sender<Update>,
     notifier: Arc<dyn Notifier>,
+    /// The engine's state the account reports back to (sign-outs, sync times).
+    shared: Weak<Shared>,
+    /// Its sync task runs (it ends when the relay wants a new password first, and is
+    /// started again after one).
+    pub(crate) sync_running: AtomicBool,
+    /// Its outbox task was started (once).
+    outbox_running: AtomicBool,
+    /// The relay ended its session and that was dealt with (once).
+    ended: AtomicBool,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -368,13 +424,148 @@ impl Account {
     fn stop(&self) {
         self.stop.send_replace(true);
     }
+
+    fn notice(&self, kind: NoticeKind) {
+        let record = locked(&self.record).clone();
+        if let Some(shared) = self.shared.upgrade() {
+            shared.notice(&record, kind);
+        }
+    }
+
+    /// The relay ended this account's session (a `signed_out` frame, or a refresh refused
+    /// with 401): stop, forget the refresh token, and tell the agent why. When the tenant
+    /// requires it, the cache, its attachments and keys are deleted too.
+    pub(crate) async fn end_session(&self, why: SignedOut) {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(account = %self.id(), code = %why.code, wipe = why.wipe_cache, "the relay ended the session");
+        self.stop();
+        self.session.invalidate().await;
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let id = self.id();
+        if let Err(error) = shared.secrets.delete(&id, SecretKind::RefreshToken) {
+            tracing::warn!(%error, "the refresh token could not be removed from the keyring");
+        }
+        let notice = NoticeKind::SignedOut {
+            code: why.code.clone(),
+            message: why.message.clone(),
+            cache_removed: why.wipe_cache,
+        };
+        if why.wipe_cache {
+            shared.forget(&id).await;
+            // Told once it is true: the cache is gone.
+            self.notice(notice);
+        } else {
+            {
+                let mut record = locked(&self.record);
+                record.signed_in = false;
+                record.signed_out_code = Some(why.code.clone());
+            }
+            if let Err(error) = shared.save_records() {
+                tracing::warn!(%error, "the account list could not be saved");
+            }
+            self.notice(notice);
+            self.set_sync(SyncState::SignedOut {
+                code: why.code,
+                reason: why.message,
+            });
+        }
+        let _ = self.updates.send(Update::Accounts);
+    }
+
+    /// The relay answers `password_change_required`: nothing syncs until the agent chose
+    /// a new password (`Engine::change_password`).
+    pub(crate) fn password_change_required(&self) {
+        locked(&self.record).must_change_password = true;
+        if let Some(shared) = self.shared.upgrade()
+            && let Err(error) = shared.save_records()
+        {
+            tracing::warn!(%error, "the account list could not be saved");
+        }
+        self.notify(Update::Accounts);
+    }
+
+    /// The cache followed the log just now: remembered (every few minutes at most) so the
+    /// erasure deadline is measured from it at the next start.
+    pub(crate) fn synced(&self) {
+        let now = Utc::now();
+        {
+            let mut record = locked(&self.record);
+            if !retention::worth_recording(record.last_synced_at, now) {
+                return;
+            }
+            record.last_synced_at = Some(now);
+        }
+        if let Some(shared) = self.shared.upgrade()
+            && let Err(error) = shared.save_records()
+        {
+            tracing::warn!(%error, "the account list could not be saved");
+        }
+    }
+
+    /// The relay's log is behind this cache (`resync` frame): start the cache over from
+    /// the log's beginning, keeping unsent replies (`resync.rs`), and tell the agent.
+    pub(crate) fn resync(&self, after: u64, head: u64) -> Result<(), EngineError> {
+        tracing::warn!(account = %self.id(), after, head, "the relay's log is behind this cache; replaying from 0");
+        let reset = crate::resync::reset(&mut locked(&self.writer))?;
+        for media in &reset.released_media {
+            if let Err(error) = self.media.remove(media) {
+                tracing::warn!(%error, "an attachment could not be removed from disk");
+            }
+        }
+        if let Err(error) = locked(&self.writer).checkpoint() {
+            tracing::warn!(%error, "the WAL could not be checkpointed after a resync");
+        }
+        self.notice(NoticeKind::Resync { kept: reset.parked });
+        self.notify(Update::Reload { account: self.id() });
+        Ok(())
+    }
+
+    /// Replies parked by a resync go back into the outbox once the replay is live.
+    pub(crate) fn unpark(&self) {
+        let me = locked(&self.record).agent_id.clone();
+        match outbox::unpark(locked(&self.writer).connection_mut(), &me, Utc::now()) {
+            Ok(unparked) => {
+                if unparked.lost > 0 {
+                    self.notice(NoticeKind::RepliesLost {
+                        count: unparked.lost,
+                    });
+                }
+                if unparked.queued + unparked.known + unparked.lost > 0 {
+                    self.outbox_wake.notify_one();
+                    self.notify(Update::Reload { account: self.id() });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "parked replies could not be queued again"),
+        }
+    }
+}
+
+/// Starts the account's sync and outbox tasks, unless they run.
+fn run_tasks(account: &Arc<Account>) {
+    if !account.outbox_running.swap(true, Ordering::SeqCst) {
+        tokio::spawn(send_outbox(Arc::clone(account), account.stop.subscribe()));
+    }
+    if !account.sync_running.swap(true, Ordering::SeqCst) {
+        tokio::spawn(sync::run(Arc::clone(account), account.stop.subscribe()));
+    }
 }
 
 /// The outbox sender: hands due replies to the relay, one at a time, oldest first.
 async fn send_outbox(account: Arc<Account>, mut stop: watch::Receiver<bool>) {
     loop {
-        let jobs =
-            outbox::due(locked(&account.writer).connection(), Utc::now()).unwrap_or_default();
+        // Only while the stream is live: then the relay is reachable and its log matches
+        // this cache (a relay restored from a backup is found out first, and the cache
+        // starts over before a reply is handed to it).
+        let live = matches!(*account.sync.borrow(), SyncState::Live { .. });
+        let jobs = if live {
+            outbox::due(locked(&account.writer).connection(), Utc::now()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let mut touched = Vec::new();
         for job in jobs {
             let session = &account.session;
@@ -412,6 +603,9 @@ async fn send_outbox(account: Arc<Account>, mut stop: watch::Receiver<bool>) {
             if let Err(error) = outcome {
                 tracing::warn!(%error, "the outbox could not record a reply's outcome");
             }
+            if let Err(SessionError::SignedOut(why)) = &result {
+                account.end_session(why.clone()).await;
+            }
             touched.push(job.conversation.clone());
             // The relay is unreachable: the rest would fail the same way. Wait for the
             // stream to come back (it wakes the outbox) or the next due time.
@@ -428,11 +622,16 @@ async fn send_outbox(account: Arc<Account>, mut stop: watch::Receiver<bool>) {
                 conversations: touched,
             });
         }
-        let next = outbox::next_due(locked(&account.writer).connection())
-            .ok()
-            .flatten()
-            .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
-            .unwrap_or(std::time::Duration::from_secs(300));
+        // Not live: the `live` frame wakes this task.
+        let next = if live {
+            outbox::next_due(locked(&account.writer).connection())
+                .ok()
+                .flatten()
+                .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(std::time::Duration::from_secs(300))
+        } else {
+            std::time::Duration::from_secs(300)
+        };
         tokio::select! {
             _ = account.outbox_wake.notified() => {}
             _ = tokio::time::sleep(next) => {}
@@ -444,16 +643,110 @@ async fn send_outbox(account: Arc<Account>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// What the engine and its accounts' tasks share: an account reports a sign-out or a sync
+/// time here, from its own task (it holds a `Weak`, so this is not kept alive by them).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: EngineConfig,
+    secrets: Arc<dyn SecretStore>,
+    accounts: Mutex<BTreeMap<String, Arc<Account>>>,
+    notices: Mutex<Vec<AccountNotice>>,
+    next_notice: AtomicU64,
+    updates: broadcast::Sender<Update>,
+    /// One save of `accounts.json` at a time, each writing the list as it is then: the
+    /// sync tasks save too (sync times, sign-outs), and two writers would share the temp
+    /// file, or an older list land last.
+    saving: Mutex<()>,
+}
+
+impl Shared {
+    fn save_records(&self) -> Result<(), EngineError> {
+        let _one_at_a_time = locked(&self.saving);
+        let records: Vec<AccountRecord> = locked(&self.accounts)
+            .values()
+            .map(|account| locked(&account.record).clone())
+            .collect();
+        account::save(&self.config.data_dir, &records)?;
+        let _ = self.updates.send(Update::Accounts);
+        Ok(())
+    }
+
+    fn notice(&self, record: &AccountRecord, kind: NoticeKind) {
+        let notice = AccountNotice {
+            id: self.next_notice.fetch_add(1, Ordering::SeqCst) + 1,
+            account: record.id.clone(),
+            tenant_name: record.tenant_name.clone(),
+            agent_email: record.agent_email.clone(),
+            kind,
+        };
+        locked(&self.notices).push(notice.clone());
+        let _ = self.updates.send(Update::AccountNotice(notice));
+    }
+
+    /// Deletes an account's keys from the keyring (and its refresh token unless it stays
+    /// signed in); the caller removes its directory (cache, WAL, attachments). The keys go
+    /// first: a directory that cannot be removed at once is unreadable without them.
+    fn delete_keys(&self, id: &str, signed_in: bool) {
+        let kinds: &[SecretKind] = if signed_in {
+            &[SecretKind::CacheKey, SecretKind::MediaKey]
+        } else {
+            &[
+                SecretKind::RefreshToken,
+                SecretKind::CacheKey,
+                SecretKind::MediaKey,
+            ]
+        };
+        for &kind in kinds {
+            if let Err(error) = self.secrets.delete(id, kind) {
+                tracing::warn!(%error, %kind, "a key could not be removed from the keyring");
+            }
+        }
+    }
+
+    /// Removes the account from the engine and deletes its local state.
+    async fn forget(&self, id: &str) {
+        let removed = locked(&self.accounts).remove(id);
+        if let Some(account) = &removed {
+            account.stop();
+        }
+        drop(removed);
+        self.delete_keys(id, false);
+        remove_dir(&account::account_dir(&self.config.data_dir, id)).await;
+        if let Err(error) = self.save_records() {
+            tracing::warn!(%error, "the account list could not be saved");
+        }
+    }
+}
+
+/// Removes an account's directory, retrying while its connections close (the tasks that
+/// hold them let go within moments of being stopped; on Linux the first try succeeds).
+async fn remove_dir(dir: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    tracing::warn!(dir = %dir.display(), "an account's directory could not be removed");
+}
+
+/// The newest modification time of a cache file or its WAL.
+fn cache_written(dir: &Path) -> Option<chrono::DateTime<Utc>> {
+    ["cache.db", "cache.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::metadata(dir.join(name)).ok()?.modified().ok())
+        .max()
+        .map(chrono::DateTime::<Utc>::from)
+}
+
 /// The desktop engine.
 #[derive(Debug)]
 pub struct Engine {
-    config: EngineConfig,
-    secrets: Arc<dyn SecretStore>,
+    shared: Arc<Shared>,
     notifier: Arc<dyn Notifier>,
-    accounts: Mutex<BTreeMap<String, Arc<Account>>>,
     /// Accounts on file whose cache could not be opened, with why.
     broken: Mutex<BTreeMap<String, EngineError>>,
-    updates: broadcast::Sender<Update>,
 }
 
 impl Engine {
@@ -467,15 +760,53 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let (updates, _) = broadcast::channel(1024);
         let engine = Self {
-            config,
-            secrets,
+            shared: Arc::new(Shared {
+                config,
+                secrets,
+                accounts: Mutex::new(BTreeMap::new()),
+                notices: Mutex::new(Vec::new()),
+                next_notice: AtomicU64::new(0),
+                updates,
+                saving: Mutex::new(()),
+            }),
             notifier,
-            accounts: Mutex::new(BTreeMap::new()),
             broken: Mutex::new(BTreeMap::new()),
-            updates,
         };
-        for record in account::load(&engine.config.data_dir)? {
+        let now = Utc::now();
+        let mut forgotten = false;
+        for mut record in account::load(&engine.shared.config.data_dir)? {
             let id = record.id.clone();
+            let dir = account::account_dir(&engine.shared.config.data_dir, &id);
+            let deadline = engine.shared.config.erasure_deadline;
+            let decision = retention::at_start(
+                record.signed_in,
+                record.last_synced_at,
+                cache_written(&dir),
+                now,
+                deadline,
+            );
+            if decision != AtStart::Keep {
+                // Erasures the cache may have missed: it goes, whatever it holds.
+                tracing::warn!(account = %id, ?decision, "the cache has not synced within the erasure deadline; deleting it");
+                engine.shared.delete_keys(&id, decision == AtStart::Refill);
+                if let Err(error) = std::fs::remove_dir_all(&dir)
+                    && error.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(%error, "an expired cache could not be removed");
+                }
+                engine.shared.notice(
+                    &record,
+                    NoticeKind::Expired {
+                        days: deadline.num_days(),
+                        signed_in: decision == AtStart::Refill,
+                    },
+                );
+                forgotten = true;
+                if decision == AtStart::Forget {
+                    continue;
+                }
+                record.last_synced_at = None;
+            }
             match engine.start(record) {
                 Ok(()) => {}
                 Err(error) => {
@@ -484,12 +815,24 @@ impl Engine {
                 }
             }
         }
+        if forgotten {
+            engine.shared.save_records()?;
+        }
         Ok(engine)
     }
 
     /// Updates as they happen (sync state, changed conversations, notices).
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
-        self.updates.subscribe()
+        self.shared.updates.subscribe()
+    }
+
+    /// What the agent has not dismissed yet (sign-outs by the relay, resyncs, expiries).
+    pub fn account_notices(&self) -> Vec<AccountNotice> {
+        locked(&self.shared.notices).clone()
+    }
+
+    pub fn dismiss_notice(&self, id: u64) {
+        locked(&self.shared.notices).retain(|notice| notice.id != id);
     }
 
     /// Accounts whose cache could not be opened, with why.
@@ -501,7 +844,7 @@ impl Engine {
     }
 
     fn key(&self, account: &str, kind: SecretKind) -> Result<[u8; 32], EngineError> {
-        if let Some(key) = self.secrets.get(account, kind)? {
+        if let Some(key) = self.shared.secrets.get(account, kind)? {
             return key.to_key_bytes().ok_or_else(|| {
                 EngineError::new(
                     "keyring_damaged",
@@ -510,14 +853,14 @@ impl Engine {
             });
         }
         let key = Secret::random_key()?;
-        self.secrets.set(account, kind, &key)?;
+        self.shared.secrets.set(account, kind, &key)?;
         key.to_key_bytes()
             .ok_or_else(|| EngineError::new("keyring_damaged", "a fresh key could not be made"))
     }
 
     /// Opens the account's cache and media store and starts its tasks.
     fn start(&self, record: AccountRecord) -> Result<(), EngineError> {
-        let dir = account::account_dir(&self.config.data_dir, &record.id);
+        let dir = account::account_dir(&self.shared.config.data_dir, &record.id);
         std::fs::create_dir_all(&dir).map_err(|e| {
             EngineError::new(
                 "data_dir",
@@ -525,7 +868,7 @@ impl Engine {
             )
         })?;
         // A cache whose key is gone cannot be read by anyone: say so, don't make a new key.
-        let cache_key = match self.secrets.get(&record.id, SecretKind::CacheKey)? {
+        let cache_key = match self.shared.secrets.get(&record.id, SecretKind::CacheKey)? {
             Some(key) => key.to_key_bytes(),
             None if dir.join("cache.db").exists() => {
                 return Err(EngineError::new(
@@ -543,22 +886,28 @@ impl Engine {
         let writer = Cache::open(&path, &key)?;
         let reader = Cache::open(&path, &key)?;
         let media = MediaStore::open(&dir.join("media"), MediaKey::from_bytes(media_key))?;
-        let cutoff = Utc::now() - self.config.media_retention;
+        let cutoff = Utc::now() - self.shared.config.media_retention;
         if let Err(error) = media.purge_older_than(cutoff.into()) {
             tracing::warn!(%error, "old attachments could not be purged");
         }
         let client = RelayClient::new(&record.relay_url)?;
         let (stop, _) = watch::channel(false);
         let signed_in = record.signed_in;
-        let initial = if signed_in {
-            SyncState::Connecting
-        } else {
+        let initial = if !signed_in {
             SyncState::SignedOut {
+                code: record
+                    .signed_out_code
+                    .clone()
+                    .unwrap_or_else(|| "signed_out".into()),
                 reason: "signed out".into(),
             }
+        } else if record.must_change_password {
+            SyncState::PasswordChangeRequired
+        } else {
+            SyncState::Connecting
         };
         let account = Arc::new(Account {
-            session: Session::new(&record.id, client, Arc::clone(&self.secrets)),
+            session: Session::new(&record.id, client, Arc::clone(&self.shared.secrets)),
             record: Mutex::new(record.clone()),
             reader: Mutex::new(reader),
             writer: Mutex::new(writer),
@@ -566,16 +915,19 @@ impl Engine {
             sync: watch::channel(initial).0,
             outbox_wake: Notify::new(),
             reconnect_now: Notify::new(),
-            sync_batch: self.config.sync_batch.max(1),
+            sync_batch: self.shared.config.sync_batch.max(1),
             stop,
-            updates: self.updates.clone(),
+            updates: self.shared.updates.clone(),
             notifier: Arc::clone(&self.notifier),
+            shared: Arc::downgrade(&self.shared),
+            sync_running: AtomicBool::new(false),
+            outbox_running: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
         });
-        if signed_in {
-            tokio::spawn(sync::run(Arc::clone(&account), account.stop.subscribe()));
-            tokio::spawn(send_outbox(Arc::clone(&account), account.stop.subscribe()));
+        if signed_in && !record.must_change_password {
+            run_tasks(&account);
         }
-        if let Some(previous) = locked(&self.accounts).insert(record.id.clone(), account) {
+        if let Some(previous) = locked(&self.shared.accounts).insert(record.id.clone(), account) {
             previous.stop();
         }
         locked(&self.broken).remove(&record.id);
@@ -583,25 +935,18 @@ impl Engine {
     }
 
     fn account(&self, id: &str) -> Result<Arc<Account>, EngineError> {
-        locked(&self.accounts)
+        locked(&self.shared.accounts)
             .get(id)
             .cloned()
             .ok_or_else(|| EngineError::new("unknown_account", format!("there is no account {id}")))
     }
 
     fn all(&self) -> Vec<Arc<Account>> {
-        locked(&self.accounts).values().cloned().collect()
+        locked(&self.shared.accounts).values().cloned().collect()
     }
 
     fn save_records(&self) -> Result<(), EngineError> {
-        let records: Vec<AccountRecord> = self
-            .all()
-            .iter()
-            .map(|account| locked(&account.record).clone())
-            .collect();
-        account::save(&self.config.data_dir, &records)?;
-        let _ = self.updates.send(Update::Accounts);
-        Ok(())
+        self.shared.save_records()
     }
 
     /// Signs in with email and password. The refresh token goes to the keyring; nothing
@@ -624,15 +969,15 @@ impl Engine {
                 other => other.into(),
             })?;
         let id = AccountRecord::derive_id(client.base_url(), &session.tenant.id, &session.agent.id);
-        self.secrets.set(
+        self.shared.secrets.set(
             &id,
             SecretKind::RefreshToken,
             &Secret::new(session.refresh_token.clone()),
         )?;
-        let muted = locked(&self.accounts)
+        let previous = locked(&self.shared.accounts)
             .get(&id)
-            .map(|account| locked(&account.record).muted)
-            .unwrap_or(false);
+            .map(|account| locked(&account.record).clone());
+        let muted = previous.as_ref().is_some_and(|record| record.muted);
         let record = AccountRecord {
             id: id.clone(),
             relay_url: client.base_url().to_owned(),
@@ -646,9 +991,14 @@ impl Engine {
                 .unwrap_or_else(|| "agent".into()),
             muted,
             signed_in: true,
+            signed_out_code: None,
+            must_change_password: session.must_change_password,
+            // A kept cache resumes from its cursor, so the erasures it missed are applied;
+            // its deadline still counts from its last sync until then.
+            last_synced_at: previous.and_then(|record| record.last_synced_at),
         };
         if let Err(error) = self.start(record) {
-            let _ = self.secrets.delete(&id, SecretKind::RefreshToken);
+            let _ = self.shared.secrets.delete(&id, SecretKind::RefreshToken);
             return Err(error);
         }
         let account = self.account(&id)?;
@@ -671,24 +1021,22 @@ impl Engine {
             let _ = account.session.client().logout(&token).await;
         }
         account.session.invalidate().await;
-        self.secrets.delete(id, SecretKind::RefreshToken)?;
+        self.shared.secrets.delete(id, SecretKind::RefreshToken)?;
         if remove_cache {
-            locked(&self.accounts).remove(id);
+            locked(&self.shared.accounts).remove(id);
             drop(account);
-            self.secrets.delete(id, SecretKind::CacheKey)?;
-            self.secrets.delete(id, SecretKind::MediaKey)?;
-            let dir = account::account_dir(&self.config.data_dir, id);
+            self.shared.secrets.delete(id, SecretKind::CacheKey)?;
+            self.shared.secrets.delete(id, SecretKind::MediaKey)?;
             // The connections close when the last task lets go of the account.
-            for _ in 0..50 {
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => break,
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                }
-            }
+            remove_dir(&account::account_dir(&self.shared.config.data_dir, id)).await;
         } else {
-            locked(&account.record).signed_in = false;
+            {
+                let mut record = locked(&account.record);
+                record.signed_in = false;
+                record.signed_out_code = Some("signed_out".into());
+            }
             account.set_sync(SyncState::SignedOut {
+                code: "signed_out".into(),
                 reason: "signed out".into(),
             });
         }
@@ -938,9 +1286,18 @@ impl Engine {
     {
         let handle = self.account(account)?;
         let session = &handle.session;
-        Ok(session
+        match session
             .with_access(|token| call(session.client().clone(), token))
-            .await?)
+            .await
+        {
+            Ok(value) => Ok(value),
+            Err(SessionError::SignedOut(why)) => {
+                let error = SessionError::SignedOut(why.clone()).into();
+                handle.end_session(why).await;
+                Err(error)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Changes a conversation's status, assignee or labels (needs the relay; the change
@@ -1003,6 +1360,154 @@ impl Engine {
         .await
     }
 
+    /// Changes the agent's own password (`POST /v1/me/password`). The relay ends their
+    /// other sessions; this one goes on, and an account that was waiting for a new password
+    /// (`must_change_password`) starts syncing.
+    pub async fn change_password(
+        &self,
+        account: &str,
+        current: &str,
+        new: &str,
+        again: &str,
+    ) -> Result<(), EngineError> {
+        crate::team::check_new_password(current, new, again)?;
+        self.online(account, |client, token| async move {
+            client.change_password(&token, current, new).await
+        })
+        .await?;
+        let handle = self.account(account)?;
+        let was_waiting =
+            std::mem::replace(&mut locked(&handle.record).must_change_password, false);
+        if was_waiting {
+            handle.set_sync(SyncState::Connecting);
+            run_tasks(&handle);
+        }
+        self.save_records()
+    }
+
+    /// The tenant's agents (admins only).
+    pub async fn agents(&self, account: &str) -> Result<Vec<AgentRecord>, EngineError> {
+        self.online(account, |client, token| async move {
+            client.agents(&token).await
+        })
+        .await
+    }
+
+    /// Adds an agent; the answer holds their one-time password (shown once, never kept).
+    pub async fn add_agent(
+        &self,
+        account: &str,
+        email: &str,
+        role: &str,
+        name: Option<&str>,
+    ) -> Result<NewAgent, EngineError> {
+        self.online(account, |client, token| async move {
+            client.add_agent(&token, email.trim(), role, name).await
+        })
+        .await
+    }
+
+    /// Changes an agent's role, status or name. An admin who changes their own role
+    /// sees the app follow (what the UI offers depends on it).
+    pub async fn update_agent(
+        &self,
+        account: &str,
+        agent: &str,
+        change: &AgentChange,
+    ) -> Result<AgentRecord, EngineError> {
+        let updated = self
+            .online(account, |client, token| async move {
+                client.update_agent(&token, agent, change).await
+            })
+            .await?;
+        let handle = self.account(account)?;
+        let changed = {
+            let mut record = locked(&handle.record);
+            let mine = record.agent_id == updated.id && record.role != updated.role;
+            if mine {
+                record.role = updated.role.clone();
+            }
+            mine
+        };
+        if changed {
+            self.save_records()?;
+        }
+        Ok(updated)
+    }
+
+    pub async fn remove_agent(&self, account: &str, agent: &str) -> Result<(), EngineError> {
+        self.online(account, |client, token| async move {
+            client.remove_agent(&token, agent).await
+        })
+        .await
+    }
+
+    pub async fn reset_agent_password(
+        &self,
+        account: &str,
+        agent: &str,
+    ) -> Result<TemporaryPassword, EngineError> {
+        self.online(account, |client, token| async move {
+            client.reset_password(&token, agent).await
+        })
+        .await
+    }
+
+    pub async fn agent_sessions(
+        &self,
+        account: &str,
+        agent: &str,
+    ) -> Result<Vec<SessionRecord>, EngineError> {
+        self.online(account, |client, token| async move {
+            client.agent_sessions(&token, agent).await
+        })
+        .await
+    }
+
+    pub async fn revoke_agent_session(
+        &self,
+        account: &str,
+        agent: &str,
+        session: &str,
+    ) -> Result<(), EngineError> {
+        self.online(account, |client, token| async move {
+            client.revoke_session(&token, agent, session).await
+        })
+        .await
+    }
+
+    pub async fn bot_keys(&self, account: &str) -> Result<Vec<BotKeyRecord>, EngineError> {
+        self.online(account, |client, token| async move {
+            client.bot_keys(&token).await
+        })
+        .await
+    }
+
+    pub async fn create_bot_key(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<NewBotKey, EngineError> {
+        self.online(account, |client, token| async move {
+            client.create_bot_key(&token, name.trim()).await
+        })
+        .await
+    }
+
+    pub async fn rotate_bot_key(&self, account: &str, key: &str) -> Result<NewBotKey, EngineError> {
+        self.online(account, |client, token| async move {
+            client.rotate_bot_key(&token, key).await
+        })
+        .await
+    }
+
+    pub async fn revoke_bot_key(&self, account: &str, key: &str) -> Result<(), EngineError> {
+        self.online(account, |client, token| async move {
+            client.revoke_bot_key(&token, key).await
+        })
+        .await
+    }
+
     /// The account's sync state now.
     pub fn sync_state(&self, account: &str) -> Result<SyncState, EngineError> {
         Ok(self.account(account)?.sync.borrow().clone())
@@ -1022,16 +1527,51 @@ impl Engine {
 
     /// Where an account's files are (for tests and diagnostics).
     pub fn account_dir(&self, account: &str) -> PathBuf {
-        account::account_dir(&self.config.data_dir, account)
+        account::account_dir(&self.shared.config.data_dir, account)
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.config.data_dir
+        &self.shared.config.data_dir
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_reaches_the_ui_as_one_flat_object() {
+        let update = Update::AccountNotice(AccountNotice {
+            id: 4,
+            account: "acc_1".into(),
+            tenant_name: "Acme".into(),
+            agent_email: "bo@acme.test".into(),
+            kind: NoticeKind::SignedOut {
+                code: "access_removed".into(),
+                message: "removed".into(),
+                cache_removed: true,
+            },
+        });
+        assert_eq!(
+            serde_json::to_value(&update).ok(),
+            Some(serde_json::json!({
+                "type": "account_notice", "id": 4, "account": "acc_1", "tenant_name": "Acme",
+                "agent_email": "bo@acme.test", "kind": "signed_out", "code": "access_removed",
+                "message": "removed", "cache_removed": true,
+            }))
+        );
+        assert_eq!(
+            serde_json::to_value(Update::Reload {
+                account: "acc_1".into()
+            })
+            .ok(),
+            Some(serde_json::json!({"type": "reload", "account": "acc_1"}))
+        );
     }
 }

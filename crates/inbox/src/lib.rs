@@ -13,9 +13,13 @@ pub mod notify;
 pub mod outbox;
 pub mod place;
 pub mod query;
+pub mod resync;
+pub mod retention;
 pub mod secrets;
 mod session;
 pub mod sync;
+pub mod team;
 mod time;
 
-pub use engine::{Engine, EngineConfig, EngineError, Update};
+pub use engine::{AccountNotice, Engine, EngineConfig, EngineError, NoticeKind, Update};
+pub use session::SignedOut;

@@ -121,6 +121,39 @@ pub fn compose(
         return Err(OutboxError::Empty);
     }
     let tx = connection.transaction()?;
+    // A v7 UUID: unique without coordination, and ordered by creation for the relay's logs.
+    let key = format!("vd-{}", uuid::Uuid::now_v7());
+    let rowid = insert_queued(&tx, me, conversation, &key, draft, now)?;
+    tx.execute(
+        "INSERT INTO outbox (idempotency_key, conversation_id, draft, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![
+            key,
+            conversation,
+            serde_json::to_string(draft).map_err(serialise)?,
+            stamp(now)
+        ],
+    )?;
+    tx.commit()?;
+    Ok((key, rowid))
+}
+
+fn serialise(e: serde_json::Error) -> OutboxError {
+    OutboxError::Cache(CacheError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
+        Box::new(e),
+    )))
+}
+
+/// The queued message a reply shows in its conversation until the relay's events move it
+/// on: at the conversation's end, under the reply's key.
+fn insert_queued(
+    tx: &rusqlite::Transaction<'_>,
+    me: &str,
+    conversation: &str,
+    key: &str,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<i64, OutboxError> {
     let (contact, channel): (String, String) = tx
         .query_row(
             "SELECT contact_id, channel_id FROM conversations WHERE id = ?1",
@@ -129,21 +162,14 @@ pub fn compose(
         )
         .optional()?
         .ok_or_else(|| OutboxError::UnknownConversation(conversation.to_owned()))?;
-    // A v7 UUID: unique without coordination, and ordered by creation for the relay's logs.
-    let key = format!("vd-{}", uuid::Uuid::now_v7());
-    let content = content_of(&tx, &channel, draft);
+    let content = content_of(tx, &channel, draft);
     let sender = Sender::Agent {
         agent: AgentId::new(me),
     };
     let at = stamp(now);
-    let serialise = |e: serde_json::Error| {
-        OutboxError::Cache(CacheError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
-            Box::new(e),
-        )))
-    };
-    let mut next = place::Next::of(&tx, conversation)?;
+    let mut next = place::Next::of(tx, conversation)?;
     let rowid = next.take(conversation)?;
-    let seq = place::next_seq(&tx)?;
+    let seq = place::next_seq(tx)?;
     tx.execute(
         "INSERT INTO messages (rowid, seq, conversation_key, conversation_id, contact_id,
              idempotency_key, direction, sender, kind, text, content, occurred_at, state)
@@ -163,23 +189,92 @@ pub fn compose(
         ],
     )?;
     tx.execute(
-        "INSERT INTO outbox (idempotency_key, conversation_id, draft, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![
-            key,
-            conversation,
-            serde_json::to_string(draft).map_err(serialise)?,
-            at
-        ],
-    )?;
-    tx.execute(
         "UPDATE conversations SET last_message_rowid = ?2,
              last_activity_at = max(last_activity_at, ?3), unread = 0
          WHERE id = ?1",
         params![conversation, rowid, at],
     )?;
+    Ok(rowid)
+}
+
+/// Replies kept through a resync (`resync.rs`): parked, so they are not sent while their
+/// conversations are gone from the cache, and queued again once the replay is live.
+pub(crate) fn park_pending(tx: &rusqlite::Transaction<'_>) -> Result<u64, OutboxError> {
+    let parked = tx.execute(
+        "UPDATE outbox SET state = 'parked' WHERE state IN ('pending', 'parked')",
+        [],
+    )?;
+    // Handed and refused replies are known to the relay, or not at all any more: the
+    // replayed log shows what it has of them.
+    tx.execute("DELETE FROM outbox WHERE state <> 'parked'", [])?;
+    Ok(parked as u64)
+}
+
+/// What became of the parked replies once the replay was live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unparked {
+    /// Queued again at the end of their conversations.
+    pub queued: u64,
+    /// Already in the relay's log (their answer was lost before the resync).
+    pub known: u64,
+    /// Their conversation is not in the relay's log: they cannot be sent.
+    pub lost: u64,
+}
+
+/// Queues the parked replies again (see [`park_pending`]), in one transaction.
+pub fn unpark(
+    connection: &mut Connection,
+    me: &str,
+    now: DateTime<Utc>,
+) -> Result<Unparked, OutboxError> {
+    let tx = connection.transaction()?;
+    let parked: Vec<(String, String, String)> = {
+        let mut statement = tx.prepare(
+            "SELECT idempotency_key, conversation_id, draft FROM outbox
+             WHERE state = 'parked' ORDER BY created_at, idempotency_key",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut unparked = Unparked::default();
+    for (key, conversation, draft) in parked {
+        let known: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM messages WHERE idempotency_key = ?1",
+            [&key],
+            |row| row.get(0),
+        )?;
+        let draft: Option<Draft> = serde_json::from_str(&draft).ok();
+        match draft {
+            _ if known => {
+                tx.execute(
+                    "UPDATE outbox SET state = 'handed' WHERE idempotency_key = ?1",
+                    [&key],
+                )?;
+                unparked.known += 1;
+            }
+            Some(draft) => match insert_queued(&tx, me, &conversation, &key, &draft, now) {
+                Ok(_) => {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = ?2
+                         WHERE idempotency_key = ?1",
+                        params![key, stamp(now)],
+                    )?;
+                    unparked.queued += 1;
+                }
+                Err(OutboxError::UnknownConversation(_) | OutboxError::Place(_)) => {
+                    tx.execute("DELETE FROM outbox WHERE idempotency_key = ?1", [&key])?;
+                    unparked.lost += 1;
+                }
+                Err(other) => return Err(other),
+            },
+            None => {
+                tx.execute("DELETE FROM outbox WHERE idempotency_key = ?1", [&key])?;
+                unparked.lost += 1;
+            }
+        }
+    }
     tx.commit()?;
-    Ok((key, rowid))
+    Ok(unparked)
 }
 
 /// Jobs due at `now`, oldest first.

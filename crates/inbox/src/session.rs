@@ -2,6 +2,10 @@
 //! token (15 minutes) only in memory. Refreshing rotates the refresh token, so refreshes
 //! are serialised (a second concurrent refresh would present a token the first revoked)
 //! and the new token is in the keyring before the access token is used.
+//!
+//! A refresh whose answer was lost (a timeout, a dropped connection, a 5xx) is tried again
+//! at once with the same stored token: the relay may already have rotated it, and accepts
+//! the most recently rotated token again for 60 s (docs/accounts.md). Only a 401 signs out.
 
 use crate::client::{ClientError, RelayClient};
 use crate::secrets::{Secret, SecretError, SecretKind, SecretStore};
@@ -9,11 +13,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// Why the relay ended an account's session: `code` is one of docs/accounts.md's table
+/// (`access_removed`, `session_expired`, …), `message` the relay's English sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedOut {
+    pub code: String,
+    pub message: String,
+    /// The tenant requires this desktop to delete the account's cache and keys.
+    pub wipe_cache: bool,
+}
+
+impl SignedOut {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            wipe_cache: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     /// The relay no longer accepts this account's refresh token: sign in again.
-    #[error("signed out: {0}")]
-    SignedOut(String),
+    #[error("signed out: {}", .0.message)]
+    SignedOut(SignedOut),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{0}")]
@@ -29,6 +53,15 @@ impl From<SecretError> for SessionError {
 /// An access token is renewed this long before it expires, so a request in flight does
 /// not meet an expiry.
 const RENEW_BEFORE: Duration = Duration::from_secs(30);
+
+/// Tries of a refresh whose answer did not arrive, after the first; with the client's 10 s
+/// timeout and these pauses the last try is sent well within the relay's 60 s grace.
+const LOST_REFRESH_RETRIES: u32 = 3;
+
+/// The pause before the `attempt`th retry of a lost refresh: 1 s, 2 s, 4 s.
+fn lost_refresh_pause(attempt: u32) -> Duration {
+    Duration::from_secs(1 << attempt.saturating_sub(1).min(4))
+}
 
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -67,15 +100,38 @@ impl Session {
         let refresh = self
             .secrets
             .get(&self.account, SecretKind::RefreshToken)?
-            .ok_or_else(|| SessionError::SignedOut("no refresh token is stored".into()))?;
-        let session = match self.client.refresh(refresh.expose()).await {
-            Ok(session) => session,
-            Err(ClientError::Unauthorized { message, .. }) => {
-                self.secrets
-                    .delete(&self.account, SecretKind::RefreshToken)?;
-                return Err(SessionError::SignedOut(message));
+            .ok_or_else(|| {
+                SessionError::SignedOut(SignedOut::new(
+                    "invalid_refresh_token",
+                    "no refresh token is stored",
+                ))
+            })?;
+        let mut retries = 0;
+        let session = loop {
+            match self.client.refresh(refresh.expose()).await {
+                Ok(session) => break session,
+                Err(ClientError::Unauthorized {
+                    code,
+                    message,
+                    wipe_cache,
+                }) => {
+                    self.secrets
+                        .delete(&self.account, SecretKind::RefreshToken)?;
+                    return Err(SessionError::SignedOut(SignedOut {
+                        code,
+                        message,
+                        wipe_cache,
+                    }));
+                }
+                // The relay may have rotated the token and the answer been lost: the same
+                // token, again, soon (the relay's grace for it lasts 60 s).
+                Err(error) if error.is_transient() && retries < LOST_REFRESH_RETRIES => {
+                    retries += 1;
+                    tracing::info!(%error, retries, "a refresh got no answer; trying again");
+                    tokio::time::sleep(lost_refresh_pause(retries)).await;
+                }
+                Err(other) => return Err(other.into()),
             }
-            Err(other) => return Err(other.into()),
         };
         self.secrets.set(
             &self.account,
@@ -114,5 +170,20 @@ impl Session {
 
     pub(crate) fn client(&self) -> &RelayClient {
         &self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_refreshes_are_retried_within_the_relays_grace() {
+        let pauses: Duration = (1..=LOST_REFRESH_RETRIES).map(lost_refresh_pause).sum();
+        // Every try may wait for its whole timeout (10 s) before it counts as lost.
+        let worst = pauses + Duration::from_secs(10) * LOST_REFRESH_RETRIES;
+        assert!(worst < Duration::from_secs(60), "{worst:?}");
+        assert_eq!(lost_refresh_pause(1), Duration::from_secs(1));
+        assert_eq!(lost_refresh_pause(3), Duration::from_secs(4));
     }
 }

@@ -5,14 +5,19 @@
 //! start with a long backlog runs in large transactions while a live event is applied at
 //! once. On any failure: back off exponentially with jitter, refresh the access token when
 //! the relay refuses it, and resume from the cursor, so nothing is skipped or applied twice.
+//!
+//! The relay ends a stream on purpose with a frame before its close code: `token_expired`
+//! (4001: refresh and reconnect at once, with no offline state), `signed_out` (4003: the
+//! session ended, do not reconnect) and `resync` (4009: its log is behind this cache, which
+//! starts over from 0).
 
 use crate::apply::{ApplyError, LogEntry};
 use crate::engine::{Account, Update};
-use crate::session::SessionError;
+use crate::session::{SessionError, SignedOut};
 use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -33,8 +38,11 @@ pub enum SyncState {
     Live { head: u64 },
     /// Cannot reach the relay; the next attempt is in `retry_in_ms`.
     Offline { reason: String, retry_in_ms: u64 },
-    /// The relay no longer accepts this account's session: sign in again.
-    SignedOut { reason: String },
+    /// The relay no longer accepts this account's session: sign in again. `code` says why
+    /// (docs/accounts.md: `access_removed`, `session_expired`, …, or `signed_out`).
+    SignedOut { code: String, reason: String },
+    /// The relay asks for a new password before anything else syncs.
+    PasswordChangeRequired,
     /// Sync stopped (the account was signed out or the app is closing).
     Stopped,
 }
@@ -42,38 +50,150 @@ pub enum SyncState {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Frame {
-    Event { seq: u64, event: serde_json::Value },
-    Live { head: u64 },
+    Event {
+        seq: u64,
+        event: serde_json::Value,
+    },
+    Live {
+        head: u64,
+    },
     Heartbeat {},
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
+    SignedOut {
+        reason: String,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        wipe_cache: bool,
+    },
+    Resync {
+        after: u64,
+        head: u64,
+    },
 }
 
 /// Why a connection ended.
+#[derive(Debug)]
 enum Ended {
     Stop,
     Retry(String),
-    SignedOut(String),
+    SignedOut(SignedOut),
+    /// The access token expired (or the stream was closed for its session): refresh and
+    /// reconnect now; a refused refresh then says why the session ended.
+    Refresh,
+    /// The relay's log is behind this cache.
+    Resync {
+        after: u64,
+        head: u64,
+    },
+    PasswordChange,
+}
+
+/// Close codes the relay ends a stream with on purpose (docs/stream.md).
+const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+const CLOSE_SIGNED_OUT: u16 = 4003;
+const CLOSE_RESYNC: u16 = 4009;
+
+/// A quiet reconnection (a refreshed token) sooner than this after the last one is not
+/// quiet any more: something is wrong, and backing off is safer than a tight loop.
+const QUIET_AGAIN: Duration = Duration::from_secs(5);
+
+/// What a frame from the relay means for the connection, if it ends it.
+fn ending(frame: &Frame) -> Option<Ended> {
+    match frame {
+        Frame::Error { code, .. } if code == "token_expired" => Some(Ended::Refresh),
+        Frame::Error { code, message } => Some(Ended::Retry(format!(
+            "the relay ended the stream ({code}): {message}"
+        ))),
+        Frame::SignedOut {
+            reason,
+            message,
+            wipe_cache,
+        } => Some(Ended::SignedOut(SignedOut {
+            code: reason.clone(),
+            message: message.clone(),
+            wipe_cache: *wipe_cache,
+        })),
+        Frame::Resync { after, head } => Some(Ended::Resync {
+            after: *after,
+            head: *head,
+        }),
+        Frame::Event { .. } | Frame::Live { .. } | Frame::Heartbeat {} => None,
+    }
+}
+
+/// A close without its frame (a proxy may drop it): the close code says enough to go on.
+/// After 4003 and 4009 a reconnection learns the rest (a refused refresh, a `resync`).
+fn closed_by(code: Option<u16>) -> Ended {
+    match code {
+        Some(CLOSE_TOKEN_EXPIRED | CLOSE_SIGNED_OUT | CLOSE_RESYNC) => Ended::Refresh,
+        _ => Ended::Retry("the relay closed the stream".into()),
+    }
 }
 
 /// Runs until `stop` turns true.
 pub(crate) async fn run(account: Arc<Account>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut failures: u32 = 0;
+    // Set after a refreshed token: the agent keeps seeing the state they saw.
+    let mut quiet = false;
+    let mut last_quiet: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
-        account.set_sync(SyncState::Connecting);
+        if !quiet {
+            account.set_sync(SyncState::Connecting);
+        }
+        quiet = false;
         let ended = tokio::select! {
             ended = connection(&account, &mut failures) => ended,
             _ = stop.changed() => Ended::Stop,
         };
+        let ended = match ended {
+            Ended::Refresh if last_quiet.is_some_and(|at| at.elapsed() < QUIET_AGAIN) => {
+                Ended::Retry("the relay ended the stream again at once".into())
+            }
+            other => other,
+        };
         match ended {
             Ended::Stop => break,
-            Ended::SignedOut(reason) => {
-                account.set_sync(SyncState::SignedOut { reason });
-                // Nothing to do until the agent signs in again (which restarts sync).
-                let _ = stop.changed().await;
-                break;
+            Ended::SignedOut(why) => {
+                // Stops this task (and the outbox's) and tells the agent why; the state
+                // stays "signed out", not "stopped".
+                account.end_session(why).await;
+                return;
+            }
+            Ended::PasswordChange => {
+                account.set_sync(SyncState::PasswordChangeRequired);
+                account.password_change_required();
+                // A new password starts sync again (a new task).
+                account
+                    .sync_running
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            Ended::Refresh => {
+                account.session().invalidate().await;
+                last_quiet = Some(Instant::now());
+                quiet = true;
+            }
+            Ended::Resync { after, head } => {
+                if let Err(error) = account.resync(after, head) {
+                    let reason = format!("the cache could not be started over: {error}");
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures);
+                    account.set_sync(SyncState::Offline {
+                        reason,
+                        retry_in_ms: delay.as_millis() as u64,
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
             }
             Ended::Retry(reason) => {
                 failures = failures.saturating_add(1);
@@ -195,9 +315,9 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
         };
         let text = match message {
             tungstenite::Message::Text(text) => text,
-            tungstenite::Message::Close(_) => {
+            tungstenite::Message::Close(frame) => {
                 let _ = flush(account, &mut batch, live, head).await;
-                return Ended::Retry("the relay closed the stream".into());
+                return closed_by(frame.map(|frame| u16::from(frame.code)));
             }
             _ => continue,
         };
@@ -225,12 +345,21 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
                 live = true;
                 *failures = 0;
                 account.set_sync(SyncState::Live { head });
+                account.unpark();
+                account.synced();
                 account.wake_outbox();
             }
-            Ok(Frame::Heartbeat {}) => {}
-            Ok(Frame::Error { code, message }) => {
-                let _ = flush(account, &mut batch, live, head).await;
-                return Ended::Retry(format!("the relay ended the stream ({code}): {message}"));
+            Ok(Frame::Heartbeat {}) => {
+                if live {
+                    account.synced();
+                }
+            }
+            Ok(frame) => {
+                if let Some(ended) = ending(&frame) {
+                    // What arrived before the relay's last word is applied.
+                    let _ = flush(account, &mut batch, live, head).await;
+                    return ended;
+                }
             }
             Err(_) => {} // a frame type from a newer relay: ignorable by contract
         }
@@ -255,6 +384,7 @@ async fn flush(
     match applied {
         Ok(applied) => {
             if live {
+                account.synced();
                 account.set_sync(SyncState::Live {
                     head: head.max(applied.last_seq),
                 });
@@ -308,15 +438,73 @@ async fn refresh_channels(account: &Arc<Account>) -> Result<(), Ended> {
 
 fn ended_by(error: SessionError) -> Ended {
     match error {
-        SessionError::SignedOut(reason) => Ended::SignedOut(reason),
+        SessionError::SignedOut(why) => Ended::SignedOut(why),
+        SessionError::Client(error) if error.code() == "password_change_required" => {
+            Ended::PasswordChange
+        }
         SessionError::Client(error) => Ended::Retry(error.to_string()),
-        SessionError::Keyring(reason) => Ended::SignedOut(reason),
+        // The keyring may come back (unlocked, started): not a reason to sign out.
+        SessionError::Keyring(reason) => Ended::Retry(reason),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame(json: &str) -> Option<Ended> {
+        serde_json::from_str::<Frame>(json)
+            .ok()
+            .as_ref()
+            .and_then(ending)
+    }
+
+    #[test]
+    fn the_relays_last_words_say_how_to_go_on() {
+        assert!(matches!(
+            frame(r#"{"type":"error","code":"token_expired","message":"expired"}"#),
+            Some(Ended::Refresh)
+        ));
+        assert!(matches!(
+            frame(r#"{"type":"error","code":"internal","message":"disk"}"#),
+            Some(Ended::Retry(_))
+        ));
+        let ended = frame(
+            r#"{"type":"signed_out","reason":"access_removed","message":"removed","wipe_cache":true}"#,
+        );
+        assert!(
+            matches!(&ended, Some(Ended::SignedOut(why))
+                if why.code == "access_removed" && why.message == "removed" && why.wipe_cache),
+            "{ended:?}"
+        );
+        // `wipe_cache` and `message` may be left out.
+        assert!(matches!(
+            frame(r#"{"type":"signed_out","reason":"session_revoked"}"#),
+            Some(Ended::SignedOut(SignedOut {
+                wipe_cache: false,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            frame(r#"{"type":"resync","after":90,"head":40}"#),
+            Some(Ended::Resync {
+                after: 90,
+                head: 40
+            })
+        ));
+        assert!(frame(r#"{"type":"heartbeat","head":4}"#).is_none());
+        // A frame type from a newer relay is not understood, and ends nothing.
+        assert!(frame(r#"{"type":"weather","sunny":true}"#).is_none());
+    }
+
+    #[test]
+    fn a_close_without_its_frame_still_says_enough() {
+        assert!(matches!(closed_by(Some(4001)), Ended::Refresh));
+        assert!(matches!(closed_by(Some(4003)), Ended::Refresh));
+        assert!(matches!(closed_by(Some(4009)), Ended::Refresh));
+        assert!(matches!(closed_by(Some(1000)), Ended::Retry(_)));
+        assert!(matches!(closed_by(None), Ended::Retry(_)));
+    }
 
     #[test]
     fn backoff_grows_to_a_ceiling_and_is_jittered() {

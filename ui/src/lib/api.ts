@@ -107,7 +107,8 @@ export type SyncState =
   | { state: 'catching_up'; applied: number; head: number }
   | { state: 'live'; head: number }
   | { state: 'offline'; reason: string; retry_in_ms: number }
-  | { state: 'signed_out'; reason: string }
+  | { state: 'signed_out'; code: string; reason: string }
+  | { state: 'password_change_required' }
   | { state: 'stopped' };
 
 /** `AccountView`: the account record flattened with its label and sync state. */
@@ -120,6 +121,12 @@ export interface AccountView {
   agent_email: string;
   role: string;
   muted: boolean;
+  signed_in: boolean;
+  /** Why the relay ended the session (a code of docs/accounts.md), while signed out. */
+  signed_out_code?: string | null;
+  /** The relay wants a new password before anything else. */
+  must_change_password: boolean;
+  last_synced_at?: string | null;
   label: string;
   sync: SyncState;
   queued: number;
@@ -409,6 +416,21 @@ export interface Notice {
   body: string;
 }
 
+/** `NoticeKind` in `crates/inbox/src/engine.rs`, tagged `kind`. */
+export type NoticeKind =
+  | { kind: 'signed_out'; code: string; message: string; cache_removed: boolean }
+  | { kind: 'resync'; kept: number }
+  | { kind: 'replies_lost'; count: number }
+  | { kind: 'expired'; days: number; signed_in: boolean };
+
+/** `AccountNotice`: what happened to an account that the agent must read. */
+export type AccountNotice = {
+  id: number;
+  account: string;
+  tenant_name: string;
+  agent_email: string;
+} & NoticeKind;
+
 /** The `engine-update` event payload. */
 export type EngineUpdate =
   | { type: 'sync'; account: string; state: SyncState }
@@ -416,7 +438,64 @@ export type EngineUpdate =
   | { type: 'channels'; account: string }
   | ({ type: 'notice' } & Notice)
   | { type: 'accounts' }
-  | { type: 'reload' };
+  | ({ type: 'account_notice' } & AccountNotice)
+  | { type: 'reload'; account?: string };
+
+export type Role = 'admin' | 'agent';
+
+/** `AgentRecord` in `crates/inbox/src/team.rs` (the relay's `GET /v1/agents`). */
+export interface AgentRecord {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role | string;
+  status: 'active' | 'disabled' | string;
+  must_change_password: boolean;
+  created_at: string | null;
+  last_sign_in_at: string | null;
+}
+
+/** `NewAgent`: the agent and their one-time password (shown once). */
+export interface NewAgent {
+  agent: AgentRecord;
+  temporary_password: string;
+}
+
+export interface TemporaryPassword {
+  temporary_password: string;
+}
+
+/** `AgentChange`: absent fields stay as they are. */
+export interface AgentChange {
+  role?: Role;
+  status?: 'active' | 'disabled';
+  name?: string;
+}
+
+/** `SessionRecord`: one of an agent's live sessions. */
+export interface SessionRecord {
+  id: string;
+  created_at: string | null;
+  last_refreshed_at: string | null;
+  expires_at: string | null;
+  idle_expires_at: string | null;
+  client: unknown;
+}
+
+export interface BotKeyRecord {
+  id: string;
+  name: string;
+  created_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** A bot key just made or rotated: `key` is shown once. */
+export interface NewBotKey {
+  id: string;
+  name: string;
+  key: string;
+}
 
 export interface OpenConversation {
   account: string;
@@ -502,6 +581,44 @@ export const channels = (account: string) => call<ChannelInfo[]>('channels', { a
 
 export const updateChannel = (account: string, channel: string, change: ChannelChange) =>
   call<ChannelUpdated>('update_channel', { account, channel, change });
+
+export const accountNotices = () => call<AccountNotice[]>('account_notices');
+
+export const dismissNotice = (id: number) => call<void>('dismiss_notice', { id });
+
+export const changePassword = (account: string, current: string, next: string, again: string) =>
+  call<void>('change_password', { account, current, new: next, again });
+
+export const agents = (account: string) => call<AgentRecord[]>('agents', { account });
+
+export const addAgent = (account: string, email: string, role: Role, name?: string) =>
+  call<NewAgent>('add_agent', { account, email, role, name: name || null });
+
+export const updateAgent = (account: string, agent: string, change: AgentChange) =>
+  call<AgentRecord>('update_agent', { account, agent, change });
+
+export const removeAgent = (account: string, agent: string) =>
+  call<void>('remove_agent', { account, agent });
+
+export const resetAgentPassword = (account: string, agent: string) =>
+  call<TemporaryPassword>('reset_agent_password', { account, agent });
+
+export const agentSessions = (account: string, agent: string) =>
+  call<SessionRecord[]>('agent_sessions', { account, agent });
+
+export const revokeAgentSession = (account: string, agent: string, session: string) =>
+  call<void>('revoke_agent_session', { account, agent, session });
+
+export const botKeys = (account: string) => call<BotKeyRecord[]>('bot_keys', { account });
+
+export const createBotKey = (account: string, name: string) =>
+  call<NewBotKey>('create_bot_key', { account, name });
+
+export const rotateBotKey = (account: string, key: string) =>
+  call<NewBotKey>('rotate_bot_key', { account, key });
+
+export const revokeBotKey = (account: string, key: string) =>
+  call<void>('revoke_bot_key', { account, key });
 
 // ---------------------------------------------------------------------------
 // Events.

@@ -13,6 +13,12 @@ describe('errorText', () => {
     );
   });
 
+  it("puts the relay's team refusals in words", () => {
+    expect(errorText({ code: 'last_admin', message: 'x' })).toBe('A tenant needs at least one active admin.');
+    expect(errorText({ code: 'wrong_password', message: 'x' })).toBe('The current password is wrong.');
+    expect(errorText({ code: 'password_too_short', message: 'x' })).toMatch(/10 characters/);
+  });
+
   it("falls back to the engine's message for other codes", () => {
     expect(errorText({ code: 'outside_window', message: 'The 24 h window closed.' })).toBe(
       'The 24 h window closed.',

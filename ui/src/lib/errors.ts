@@ -12,6 +12,14 @@ const KNOWN: Record<string, MessageKey> = {
   empty_reply: 'errors.empty_reply',
   confirmation_required: 'errors.confirmation_required',
   forbidden: 'errors.forbidden',
+  last_admin: 'errors.last_admin',
+  conflict: 'errors.conflict',
+  wrong_password: 'errors.wrong_password',
+  password_mismatch: 'errors.password_mismatch',
+  password_too_short: 'errors.password_too_short',
+  password_unchanged: 'errors.password_unchanged',
+  password_change_required: 'errors.password_change_required',
+  signed_out: 'errors.signed_out',
 };
 
 export function errorText(error: unknown): string {

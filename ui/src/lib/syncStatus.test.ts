@@ -15,6 +15,13 @@ describe('syncView', () => {
     expect(syncView(state, 1000, 99_000).text).toMatch(/retry in 0 s/);
   });
 
+  it('says why the relay signed the account out, in words', () => {
+    const state = { state: 'signed_out' as const, code: 'access_disabled', reason: 'disabled' };
+    expect(syncView(state, 0, 0, 'Acme').text).toBe('Your access to Acme was disabled by an admin.');
+    expect(syncView(state, 0, 0, 'Acme').tone).toBe('signed_out');
+    expect(syncView({ state: 'password_change_required' }, 0, 0).text).toBe('Choose a new password');
+  });
+
   it('is live or offline', () => {
     expect(syncView({ state: 'live', head: 3 }, 0, 0).tone).toBe('live');
     expect(syncView(undefined, 0, 0).text).toBe('Offline');

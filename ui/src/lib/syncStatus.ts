@@ -1,4 +1,5 @@
 /** An account's connection state in words, with the progress of a catch-up. */
+import { signedOutText } from './accountNotices';
 import type { SyncState } from './api';
 import { t } from './i18n';
 
@@ -13,9 +14,9 @@ export interface SyncView {
 
 /**
  * `since` is when the state arrived, so the retry countdown runs down from `retry_in_ms`
- * without the engine re-sending it.
+ * without the engine re-sending it. `tenant` names the account in a sign-out's words.
  */
-export function syncView(state: SyncState | undefined, since: number, now: number): SyncView {
+export function syncView(state: SyncState | undefined, since: number, now: number, tenant = ''): SyncView {
   switch (state?.state) {
     case 'live':
       return { text: t('sync.live'), tone: 'live', progress: null };
@@ -32,7 +33,10 @@ export function syncView(state: SyncState | undefined, since: number, now: numbe
       return { text: t('sync.offline', { reason: state.reason, seconds }), tone: 'offline', progress: null };
     }
     case 'signed_out':
-      return { text: t('sync.signedOut', { reason: state.reason }), tone: 'signed_out', progress: null };
+      // The relay's reason in the agent's words (docs/accounts.md), not its English.
+      return { text: signedOutText(state.code, tenant), tone: 'signed_out', progress: null };
+    case 'password_change_required':
+      return { text: t('sync.passwordChange'), tone: 'signed_out', progress: null };
     case 'stopped':
       return { text: t('sync.stopped'), tone: 'offline', progress: null };
     case 'connecting':

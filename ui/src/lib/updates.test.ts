@@ -21,6 +21,28 @@ describe('planUpdate', () => {
     expect(planUpdate({ type: 'conversations', account: 'a2', conversations: ['c1'] }, open).conversation).toBe(false);
   });
 
+  it('shows a notice about an account, and reloads what it changed', () => {
+    const plan = planUpdate(
+      {
+        type: 'account_notice',
+        id: 3,
+        account: 'a1',
+        tenant_name: 'Acme',
+        agent_email: 'bo@acme.test',
+        kind: 'signed_out',
+        code: 'access_removed',
+        message: 'removed',
+        cache_removed: true,
+      },
+      open,
+    );
+    expect(plan.notices).toHaveLength(1);
+    expect(plan.notices[0]).toMatchObject({ id: 3, kind: 'signed_out', code: 'access_removed' });
+    expect(plan.notices[0]).not.toHaveProperty('type');
+    expect(plan.accounts).toBe(true);
+    expect(mergePlans(plan, plan).notices).toHaveLength(2);
+  });
+
   it('records sync states without reloading data', () => {
     const state = { state: 'live' as const, head: 4 };
     const plan = planUpdate({ type: 'sync', account: 'a1', state }, open);

@@ -2,7 +2,7 @@
  * What an `engine-update` asks the UI to reload. Pure, so the dispatch is tested apart
  * from the components that carry it out.
  */
-import type { EngineUpdate, SyncState } from './api';
+import type { AccountNotice, EngineUpdate, SyncState } from './api';
 
 export interface OpenRef {
   account: string;
@@ -21,6 +21,8 @@ export interface RefreshPlan {
   templates: boolean;
   /** New sync states, in arrival order. */
   sync: { account: string; state: SyncState }[];
+  /** Notices to show the agent (a sign-out by the relay, a resync…). */
+  notices: AccountNotice[];
 }
 
 const nothing = (): RefreshPlan => ({
@@ -30,6 +32,7 @@ const nothing = (): RefreshPlan => ({
   conversation: false,
   templates: false,
   sync: [],
+  notices: [],
 });
 
 export function planUpdate(update: EngineUpdate, open: OpenRef | null): RefreshPlan {
@@ -55,6 +58,13 @@ export function planUpdate(update: EngineUpdate, open: OpenRef | null): RefreshP
       plan.accounts = true;
       plan.inbox = true;
       break;
+    case 'account_notice': {
+      const { type: _, ...notice } = update;
+      plan.notices = [notice as AccountNotice];
+      plan.accounts = true;
+      plan.inbox = true;
+      break;
+    }
     case 'reload':
       plan.accounts = true;
       plan.inbox = true;
@@ -78,5 +88,6 @@ export function mergePlans(a: RefreshPlan, b: RefreshPlan): RefreshPlan {
     conversation: a.conversation || b.conversation,
     templates: a.templates || b.templates,
     sync: [...a.sync, ...b.sync],
+    notices: [...a.notices, ...b.notices],
   };
 }
