@@ -1,10 +1,14 @@
 //! What an operator does to set up a relay, without a UI: the admin CLI's commands, as
 //! functions over an opened relay so tests can run them too.
 
+use crate::accounts::{self, Actor};
 use crate::auth;
 use crate::seal::SealError;
 use crate::server::AppState;
-use crate::store::{Agent, Channel, MetaApp, NewAgent, NewChannel, Role, StoreError, Tenant};
+use crate::store::{
+    Agent, AgentChange, AgentStatus, BotKey, Channel, MetaApp, NewChannel, Role, SessionView,
+    StoreError, Tenant, TenantPolicy,
+};
 use crate::webhook::intake::{secret_purpose, verify_token_purpose};
 use std::io::Write;
 use ventana_protocol::ChannelKind;
@@ -108,6 +112,7 @@ pub fn add_channel(
     })?)
 }
 
+/// Adds an agent with the password given (the operator's own first admin, say).
 pub fn add_agent(
     state: &AppState,
     tenant_id_or_name: &str,
@@ -115,20 +120,157 @@ pub fn add_agent(
     role: Role,
     password: &str,
 ) -> Result<Agent, AdminError> {
-    let email = email.trim();
-    if !email.contains('@') || email.chars().any(char::is_whitespace) {
-        return Err(AdminError::Invalid(format!(
-            "{email:?} is not an email address"
-        )));
-    }
     let tenant = tenant(state, tenant_id_or_name)?;
-    let password_hash = auth::hash_password(password)?;
-    Ok(state.store.add_agent(NewAgent {
-        tenant: tenant.id,
-        email: email.to_owned(),
+    let (agent, _) = accounts::add_agent(
+        state,
+        &tenant.id,
+        email,
+        None,
         role,
-        password_hash,
-    })?)
+        Some(password),
+        &Actor::cli(),
+    )?;
+    Ok(agent)
+}
+
+/// Adds an agent with a temporary password (returned once) to be changed at first sign-in.
+pub fn invite_agent(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    email: &str,
+    role: Role,
+) -> Result<(Agent, String), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let (agent, temporary) =
+        accounts::add_agent(state, &tenant.id, email, None, role, None, &Actor::cli())?;
+    let temporary = temporary.ok_or_else(|| AdminError::Invalid("no temporary password".into()))?;
+    Ok((agent, temporary))
+}
+
+/// An agent of the tenant by id or email.
+fn agent_of(state: &AppState, tenant: &Tenant, id_or_email: &str) -> Result<Agent, AdminError> {
+    let wanted = id_or_email.trim().to_lowercase();
+    state
+        .store
+        .agents_of(&tenant.id)?
+        .into_iter()
+        .find(|agent| agent.id.as_str() == id_or_email.trim() || agent.email == wanted)
+        .ok_or_else(|| AdminError::Invalid(format!("no agent {id_or_email:?} in {}", tenant.name)))
+}
+
+/// What the CLI changes about an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentEdit {
+    Role(Role),
+    Disable,
+    Enable,
+}
+
+pub fn edit_agent(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    agent: &str,
+    edit: AgentEdit,
+) -> Result<Agent, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let agent = agent_of(state, &tenant, agent)?;
+    let change = match edit {
+        AgentEdit::Role(role) => AgentChange {
+            role: Some(role),
+            ..AgentChange::default()
+        },
+        AgentEdit::Disable => AgentChange {
+            status: Some(AgentStatus::Disabled),
+            ..AgentChange::default()
+        },
+        AgentEdit::Enable => AgentChange {
+            status: Some(AgentStatus::Active),
+            ..AgentChange::default()
+        },
+    };
+    Ok(accounts::change_agent(
+        state,
+        &tenant.id,
+        &agent.id,
+        change,
+        &Actor::cli(),
+    )?)
+}
+
+pub fn remove_agent(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    agent: &str,
+) -> Result<(), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let agent = agent_of(state, &tenant, agent)?;
+    Ok(accounts::remove_agent(
+        state,
+        &tenant.id,
+        &agent.id,
+        &Actor::cli(),
+    )?)
+}
+
+/// A new temporary password for the agent (returned once); their sessions end.
+pub fn reset_password(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    agent: &str,
+) -> Result<String, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let agent = agent_of(state, &tenant, agent)?;
+    Ok(accounts::reset_password(
+        state,
+        &tenant.id,
+        &agent.id,
+        &Actor::cli(),
+    )?)
+}
+
+pub fn sessions(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    agent: &str,
+) -> Result<Vec<SessionView>, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let agent = agent_of(state, &tenant, agent)?;
+    Ok(state
+        .store
+        .sessions_of(&tenant.id, &agent.id, chrono::Utc::now())?)
+}
+
+pub fn revoke_session(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    agent: &str,
+    session: &str,
+) -> Result<(), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let agent = agent_of(state, &tenant, agent)?;
+    if accounts::revoke_session(state, &tenant.id, &agent.id, session, &Actor::cli())? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "no live session {session:?} of that agent"
+        )))
+    }
+}
+
+/// Sets the tenant's rules for its desktops.
+pub fn set_tenant_policy(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    policy: TenantPolicy,
+) -> Result<(), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    let record = crate::store::AuditRecord {
+        tenant: tenant.id.clone(),
+        actor: Actor::cli().0,
+        action: "tenant_policy".into(),
+        detail: serde_json::json!({"wipe_cache_on_removal": policy.wipe_cache_on_removal}),
+    };
+    Ok(state.store.set_tenant_policy(&tenant.id, policy, record)?)
 }
 
 /// Writes each item as one JSON line.
@@ -249,24 +391,39 @@ pub fn add_bot_key(
     tenant_id_or_name: &str,
     name: &str,
 ) -> Result<String, AdminError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AdminError::Invalid("a bot key needs a name".into()));
-    }
     let tenant = tenant(state, tenant_id_or_name)?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AdminError::Invalid(format!("no randomness: {e}")))?;
-    let key = format!("{}{}", crate::api::BOT_KEY_PREFIX, hex::encode(bytes));
-    state
-        .store
-        .add_bot_key(&tenant.id, name, auth::token_hash(&key))?;
-    state.store.audit(crate::store::AuditRecord {
-        tenant: tenant.id,
-        actor: "admin-cli".into(),
-        action: "bot_key_added".into(),
-        detail: serde_json::json!({"name": name}),
-    })?;
+    let (_, key) = accounts::add_bot_key(state, &tenant.id, name, &Actor::cli())?;
     Ok(key)
+}
+
+pub fn bot_keys(state: &AppState, tenant_id_or_name: &str) -> Result<Vec<BotKey>, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    Ok(state.store.bot_keys(&tenant.id)?)
+}
+
+pub fn revoke_bot_key(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    id: &str,
+) -> Result<(), AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    if accounts::revoke_bot_key(state, &tenant.id, id, &Actor::cli())? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!("no live bot key {id:?}")))
+    }
+}
+
+/// A new key under the same id (printed once); the old one stops working.
+pub fn rotate_bot_key(
+    state: &AppState,
+    tenant_id_or_name: &str,
+    id: &str,
+) -> Result<String, AdminError> {
+    let tenant = tenant(state, tenant_id_or_name)?;
+    accounts::rotate_bot_key(state, &tenant.id, id, &Actor::cli())?
+        .map(|(_, key)| key)
+        .ok_or_else(|| AdminError::Invalid(format!("no live bot key {id:?}")))
 }
 
 /// Whether agents (not only admins) may erase contacts in the tenant.

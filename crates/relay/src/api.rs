@@ -8,7 +8,7 @@ use crate::auth::{self, IssuedTokens};
 use crate::error::{ApiError, ErrorBody, blocking};
 use crate::server::AppState;
 use crate::store::{Agent, LogEntry, Role, SessionInfo, Tenant};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
@@ -21,8 +21,14 @@ use ventana_protocol::ids::ConversationId;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/refresh", post(refresh))
+        .route(
+            "/v1/auth/login",
+            post(login).layer(DefaultBodyLimit::max(crate::server::MAX_AUTH_BODY_BYTES)),
+        )
+        .route(
+            "/v1/auth/refresh",
+            post(refresh).layer(DefaultBodyLimit::max(crate::server::MAX_AUTH_BODY_BYTES)),
+        )
         .route("/v1/auth/logout", post(logout))
         .route("/v1/me", get(me))
         .route("/v1/events", get(events))
@@ -62,13 +68,76 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
             store.session_by_access(&hash, Utc::now())
         })
         .await?;
-        session.map(Authenticated).ok_or_else(|| {
+        let session = session.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the access token is unknown, revoked or expired; refresh it or sign in again",
             )
-        })
+        })?;
+        // Until a reset or first password is replaced, the session reaches only that.
+        if session.agent.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path())
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "choose a new password first (POST /v1/me/password)",
+            ));
+        }
+        Ok(Authenticated(session))
+    }
+}
+
+/// What a session that must change its password may reach.
+const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/v1/me", "/v1/me/password", "/v1/auth/logout"];
+
+/// A signed-in admin of the tenant.
+#[derive(Debug, Clone)]
+pub struct Admin(pub SessionInfo);
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let Authenticated(session) = Authenticated::from_request_parts(parts, state).await?;
+        if session.agent.role != Role::Admin {
+            return Err(ApiError::forbidden("only the tenant's admins may do this"));
+        }
+        Ok(Admin(session))
+    }
+}
+
+/// The address a request came from: the peer's, or with `serve --trusted-proxy` the
+/// right-most address of `X-Forwarded-For` (the one the proxy saw).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<Arc<AppState>> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        if !state.settings.trusted_proxy {
+            return Ok(ClientAddress(peer));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
+            .next_back();
+        Ok(ClientAddress(forwarded.or(peer)))
     }
 }
 
@@ -160,7 +229,12 @@ pub struct RefreshRequest {
 pub struct AgentView {
     pub id: String,
     pub email: String,
+    pub name: Option<String>,
     pub role: Role,
+    pub status: crate::store::AgentStatus,
+    /// The agent must choose a new password before anything else.
+    pub must_change_password: bool,
+    pub last_sign_in_at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -179,6 +253,11 @@ pub struct SessionResponse {
     pub expires_in: i64,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
+    /// The session's absolute end: refreshing never moves it.
+    pub session_expires_at: chrono::DateTime<Utc>,
+    /// Until the agent chooses a new password, this session reaches only
+    /// `POST /v1/me/password`, `GET /v1/me` and sign-out.
+    pub must_change_password: bool,
     pub agent: AgentView,
     pub tenant: TenantView,
 }
@@ -189,11 +268,15 @@ pub struct MeResponse {
     pub tenant: TenantView,
 }
 
-fn agent_view(agent: &Agent) -> AgentView {
+pub fn agent_view(agent: &Agent) -> AgentView {
     AgentView {
         id: agent.id.to_string(),
         email: agent.email.clone(),
+        name: agent.name.clone(),
         role: agent.role,
+        status: agent.status,
+        must_change_password: agent.must_change_password,
+        last_sign_in_at: agent.last_sign_in_at,
     }
 }
 
@@ -211,12 +294,19 @@ async fn tenant_of(state: &Arc<AppState>, agent: &Agent) -> Result<Tenant, ApiEr
         .ok_or_else(|| ApiError::internal("reading the tenant", "an agent's tenant is missing"))
 }
 
-fn session_response(tokens: IssuedTokens, agent: &Agent, tenant: Tenant) -> SessionResponse {
+fn session_response(
+    tokens: IssuedTokens,
+    session_expires_at: chrono::DateTime<Utc>,
+    agent: &Agent,
+    tenant: Tenant,
+) -> SessionResponse {
     let now = Utc::now();
     SessionResponse {
         token_type: "Bearer".into(),
         expires_in: (tokens.access_expires_at - now).num_seconds(),
         refresh_expires_in: (tokens.refresh_expires_at - now).num_seconds(),
+        session_expires_at,
+        must_change_password: agent.must_change_password,
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         agent: agent_view(agent),
@@ -236,26 +326,50 @@ fn invalid_credentials() -> ApiError {
 #[utoipa::path(
     post, path = "/v1/auth/login", request_body = LoginRequest, tag = "auth",
     responses(
-        (status = 200, description = "Signed in", body = SessionResponse),
+        (status = 200, description = "Signed in (with `must_change_password`, the session reaches only the password change)", body = SessionResponse),
+        (status = 400, description = "An email over 320 bytes (`invalid_request`)", body = ErrorBody),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
+        (status = 403, description = "The agent was disabled by an admin (`access_disabled`)", body = ErrorBody),
         (status = 409, description = "The email exists in several tenants: say which (`tenant_required`)", body = ErrorBody),
-        (status = 429, description = "Five failed sign-ins for this email in 15 min (`too_many_attempts`)", body = ErrorBody),
+        (status = 413, description = "A body over 8 KiB"),
+        (status = 429, description = "Five failed sign-ins for this email, or fifty from this address, in 15 min (`too_many_attempts`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins are being checked at once (`busy`, with `Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let email = request.email.trim().to_lowercase();
-    if let Some(wait) = state.login.locked_for(&email) {
-        tracing::warn!("sign-in refused: too many failed attempts");
-        let minutes = wait.as_secs().div_ceil(60);
+    if request.email.len() > auth::MAX_EMAIL_BYTES || request.password.len() > 1024 {
         return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed sign-ins for this email; try again in {minutes} min"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "an email has at most 320 characters and a password at most 1024",
         ));
     }
+    let email = request.email.trim().to_lowercase();
+    // Counted before anything is looked up or checked, so concurrent guesses meet the
+    // lockout too; refused at once when the checks are saturated.
+    let attempt = match state.login.admit(&email, address).await {
+        Ok(attempt) => attempt,
+        Err(auth::Refusal::Locked(wait)) => {
+            tracing::warn!("sign-in refused: too many failed attempts");
+            let minutes = wait.as_secs().div_ceil(60);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed sign-ins; try again in {minutes} min"),
+            )
+            .retry_after(wait.as_secs().max(1)));
+        }
+        Err(auth::Refusal::Busy) => {
+            return Err(ApiError::busy(
+                "the relay is checking many sign-ins; try again in a moment",
+            ));
+        }
+    };
     let store = Arc::clone(&state.store);
     let lookup = email.clone();
     let mut candidates = blocking("looking up the agent", move || {
@@ -268,27 +382,21 @@ pub async fn login(
         candidates.retain(|(agent, _)| tenant.as_ref().is_some_and(|t| t.id == agent.tenant));
     }
     let password = request.password;
-    // At most a few argon2id checks at once, whatever the number of sign-in requests.
-    let _permit = state
+    let checked = state
         .login
-        .checks
-        .acquire()
+        .check(&attempt, move || match candidates.as_slice() {
+            [] => {
+                auth::verify_against_nothing(&password);
+                Ok(None)
+            }
+            [(agent, hash)] => Ok(auth::verify_password(&password, hash).then(|| agent.clone())),
+            _ => Err(candidates.len()),
+        })
         .await
-        .map_err(|e| ApiError::internal("waiting to check a password", e))?;
-    let checked = tokio::task::spawn_blocking(move || match candidates.as_slice() {
-        [] => {
-            auth::verify_against_nothing(&password);
-            Ok(None)
-        }
-        [(agent, hash)] => Ok(auth::verify_password(&password, hash).then(|| agent.clone())),
-        _ => Err(candidates.len()),
-    })
-    .await
-    .map_err(|e| ApiError::internal("checking the password", e))?;
+        .ok_or_else(|| ApiError::internal("checking the password", "the checker stopped"))?;
     let agent = match checked {
         Ok(Some(agent)) => agent,
         Ok(None) => {
-            state.login.failed(&email);
             tracing::info!("sign-in refused");
             return Err(invalid_credentials());
         }
@@ -300,27 +408,89 @@ pub async fn login(
             ));
         }
     };
-    state.login.succeeded(&email);
-    let (store, record) = (
+    state.login.succeeded(attempt);
+    let tenant = tenant_of(&state, &agent).await?;
+    if agent.status != crate::store::AgentStatus::Active {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "access_disabled",
+            crate::store::EndReason::AccessDisabled.message(&tenant.name),
+        ));
+    }
+    let now = Utc::now();
+    let policy = state.settings.sessions;
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let session_expires_at = now + policy.lifetime;
+    let tokens = IssuedTokens::new(now, &session_id, session_expires_at, &policy)
+        .map_err(|e| ApiError::internal("issuing tokens", e))?;
+    let client = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().take(200).collect::<String>());
+    let (store, who, session) = (
         Arc::clone(&state.store),
-        crate::store::AuditRecord {
-            tenant: agent.tenant.clone(),
-            actor: format!("agent:{}", agent.id),
-            action: "login".into(),
-            detail: serde_json::json!({}),
+        agent.clone(),
+        crate::store::NewSession {
+            id: session_id.clone(),
+            tokens: tokens.stored(),
+            expires_at: session_expires_at,
+            client,
         },
     );
-    blocking("auditing the sign-in", move || store.audit(record)).await?;
-    let tokens =
-        IssuedTokens::new(Utc::now()).map_err(|e| ApiError::internal("issuing tokens", e))?;
-    let (store, who, stored) = (Arc::clone(&state.store), agent.clone(), tokens.stored());
+    let record = crate::store::AuditRecord {
+        tenant: agent.tenant.clone(),
+        actor: format!("agent:{}", agent.id),
+        action: "login".into(),
+        detail: serde_json::json!({"session": session_id}),
+    };
     blocking("creating the session", move || {
-        store.create_session(&who, stored)
+        store.create_session(&who, session)?;
+        store.record_sign_in(&who.id, now)?;
+        store.audit(record).map(|_| ())
     })
     .await?;
-    let tenant = tenant_of(&state, &agent).await?;
     tracing::info!(agent = %agent.id, tenant = %agent.tenant, "signed in");
-    Ok(Json(session_response(tokens, &agent, tenant)))
+    Ok(Json(session_response(
+        tokens,
+        session_expires_at,
+        &agent,
+        tenant,
+    )))
+}
+
+/// The 401 that tells a desktop why its session ended (docs/accounts.md).
+async fn session_ended(
+    state: &Arc<AppState>,
+    agent: &Agent,
+    reason: crate::store::EndReason,
+) -> ApiError {
+    let (store, tenant) = (Arc::clone(&state.store), agent.tenant.clone());
+    let looked_up = blocking("reading the tenant's policy", move || {
+        Ok((
+            store.find_tenant(tenant.as_str())?,
+            store.tenant_policy(&tenant)?,
+        ))
+    })
+    .await;
+    let (name, policy) = match looked_up {
+        Ok((tenant, policy)) => (
+            tenant
+                .map(|t| t.name)
+                .unwrap_or_else(|| "this tenant".into()),
+            policy,
+        ),
+        Err(_) => ("this tenant".into(), Default::default()),
+    };
+    let error = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        reason.as_str(),
+        reason.message(&name),
+    );
+    if reason.removes_access() {
+        error.with_wipe_cache(policy.wipe_cache_on_removal)
+    } else {
+        error
+    }
 }
 
 /// Swaps a refresh token for a new pair; the old pair stops working.
@@ -328,33 +498,94 @@ pub async fn login(
     post, path = "/v1/auth/refresh", request_body = RefreshRequest, tag = "auth",
     responses(
         (status = 200, description = "New tokens", body = SessionResponse),
-        (status = 401, description = "Unknown, used, revoked or expired refresh token (`invalid_refresh_token`)", body = ErrorBody),
+        (status = 401, description = "The session ended: `access_removed`, `access_disabled` (both may carry `wipe_cache`), \
+            `password_changed`, `session_revoked`, `session_reused` (a rotated token came back: the whole session is revoked), \
+            `session_expired`, `signed_out`; or an unknown token (`invalid_refresh_token`)", body = ErrorBody),
+        (status = 413, description = "A body over 8 KiB"),
     )
 )]
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
     Json(request): Json<RefreshRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let tokens =
-        IssuedTokens::new(Utc::now()).map_err(|e| ApiError::internal("issuing tokens", e))?;
-    let (store, old, stored) = (
-        Arc::clone(&state.store),
-        auth::token_hash(&request.refresh_token),
-        tokens.stored(),
-    );
-    let session = blocking("refreshing", move || {
-        store.rotate_session(&old, stored, Utc::now())
+    let now = Utc::now();
+    let policy = state.settings.sessions;
+    let presented = auth::token_hash(&request.refresh_token);
+    let named = auth::refresh_session_id(&request.refresh_token).map(str::to_owned);
+    let store = Arc::clone(&state.store);
+    let session = blocking("reading the session", move || {
+        store.session_for_refresh(named.as_deref(), &presented)
     })
     .await?;
-    let session = session.ok_or_else(|| {
+    let unknown = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_refresh_token",
-            "the refresh token is unknown, used, revoked or expired; sign in again",
+            "the refresh token is unknown; sign in again",
         )
-    })?;
-    let tenant = tenant_of(&state, &session.agent).await?;
-    Ok(Json(session_response(tokens, &session.agent, tenant)))
+    };
+    match auth::refresh_decision(session.as_ref(), &presented, now, &policy) {
+        auth::RefreshDecision::Refuse(None) => Err(unknown()),
+        auth::RefreshDecision::Refuse(Some(reason)) => {
+            let Some(session) = session else {
+                return Err(unknown());
+            };
+            Err(session_ended(&state, &session.agent, reason).await)
+        }
+        auth::RefreshDecision::Reused => {
+            let Some(session) = session else {
+                return Err(unknown());
+            };
+            let reason = crate::store::EndReason::SessionReused;
+            tracing::warn!(session = %session.id, agent = %session.agent.id, "refresh token reused: session revoked");
+            let (store, id, record) = (
+                Arc::clone(&state.store),
+                session.id.clone(),
+                crate::store::AuditRecord {
+                    tenant: session.agent.tenant.clone(),
+                    actor: format!("agent:{}", session.agent.id),
+                    action: "session_reuse_detected".into(),
+                    detail: serde_json::json!({"session": session.id}),
+                },
+            );
+            blocking("revoking a reused session", move || {
+                store.end_session(&id, reason, now, Some(record))
+            })
+            .await?;
+            state.revocations.announce_one(&session.id, reason);
+            Err(session_ended(&state, &session.agent, reason).await)
+        }
+        auth::RefreshDecision::Rotate {
+            expected,
+            previous,
+            rotated_at,
+        } => {
+            let Some(session) = session else {
+                return Err(unknown());
+            };
+            let tokens = IssuedTokens::new(now, &session.id, session.expires_at, &policy)
+                .map_err(|e| ApiError::internal("issuing tokens", e))?;
+            let (store, id, stored) = (
+                Arc::clone(&state.store),
+                session.id.clone(),
+                tokens.stored(),
+            );
+            let rotated = blocking("refreshing", move || {
+                store.rotate_session(&id, &expected, previous, rotated_at, stored, now)
+            })
+            .await?;
+            // Another refresh of the same session won the race: this one is refused, and
+            // its token (now the previous one) still works within the grace.
+            let rotated = rotated.ok_or_else(unknown)?;
+            let tenant = tenant_of(&state, &rotated.agent).await?;
+            Ok(Json(session_response(
+                tokens,
+                session.expires_at,
+                &rotated.agent,
+                tenant,
+            )))
+        }
+    }
 }
 
 /// Ends the session of the access token used.
@@ -367,8 +598,13 @@ pub async fn logout(
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
     let store = Arc::clone(&state.store);
-    let id = auth.0.session_id;
-    blocking("signing out", move || store.revoke_session(&id, Utc::now())).await?;
+    let id = auth.0.session_id.clone();
+    let reason = crate::store::EndReason::SignedOut;
+    blocking("signing out", move || {
+        store.end_session(&id, reason, Utc::now(), None)
+    })
+    .await?;
+    state.revocations.announce_one(&auth.0.session_id, reason);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -470,6 +706,12 @@ pub async fn conversation(
 #[openapi(
     info(title = "Ventana relay", description = "The desktop API of Ventana's relay. Meta's webhooks arrive at /webhooks/meta/{app_id}."),
     paths(login, refresh, logout, me, events, conversation, crate::stream::handler,
+          crate::agents_api::list, crate::agents_api::add, crate::agents_api::change,
+          crate::agents_api::remove, crate::agents_api::reset_password,
+          crate::agents_api::sessions, crate::agents_api::revoke_session,
+          crate::agents_api::change_password, crate::agents_api::bot_keys,
+          crate::agents_api::add_bot_key, crate::agents_api::revoke_bot_key,
+          crate::agents_api::rotate_bot_key,
           crate::conversations::reply, crate::conversations::reply_state,
           crate::conversations::window, crate::conversations::update,
           crate::conversations::note, crate::conversations::escalate,
@@ -480,7 +722,8 @@ pub async fn conversation(
           crate::webhook::intake::verify_subscription, crate::webhook::intake::receive),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Signing in and out"),
+        (name = "auth", description = "Signing in and out, and changing one's own password"),
+        (name = "agents", description = "A tenant's agents, their sessions and its bot keys (admins only; docs/accounts.md)"),
         (name = "log", description = "The tenant's event log"),
         (name = "stream", description = "The live event stream (websocket)"),
         (name = "conversations", description = "Replies under Meta's window rules, the workflow, notes, hand-offs"),

@@ -23,7 +23,12 @@ use ventana_protocol::ids::{ContactId, ReceiptId, TenantId};
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/contacts/{id}/erase", post(erase))
-        .route("/meta/data-deletion/{app_id}", post(data_deletion))
+        .route(
+            "/meta/data-deletion/{app_id}",
+            post(data_deletion).layer(axum::extract::DefaultBodyLimit::max(
+                crate::server::MAX_DELETION_BODY_BYTES,
+            )),
+        )
         .route("/meta/data-deletion/status/{code}", get(deletion_status))
 }
 

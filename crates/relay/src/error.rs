@@ -11,6 +11,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (seconds), for answers that say "not now".
+    pub retry_after: Option<u64>,
+    /// For a session ended by removing access: whether the desktop must delete its cache.
+    pub wipe_cache: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -19,6 +23,10 @@ pub struct ErrorBody {
     pub code: String,
     /// A sentence for people.
     pub message: String,
+    /// Only on `401 access_removed` / `access_disabled`: the tenant requires the desktop
+    /// to delete that account's cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wipe_cache: Option<bool>,
 }
 
 impl ApiError {
@@ -27,7 +35,25 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            wipe_cache: None,
         }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn with_wipe_cache(mut self, wipe: bool) -> Self {
+        self.wipe_cache = Some(wipe);
+        self
+    }
+
+    /// The relay is at a limit it keeps on purpose (password checks, downloads): try again
+    /// in a second.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -80,8 +106,15 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.to_owned(),
             message: self.message,
+            wipe_cache: self.wipe_cache,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -104,6 +137,16 @@ pub async fn blocking<T: Send + 'static>(
             "conflict",
             format!("{what} already exists or changed meanwhile"),
         )),
+        Ok(Err(crate::store::StoreError::Refused(code, why))) => {
+            let status = match code {
+                "wrong_password" => StatusCode::FORBIDDEN,
+                "weak_password" | "invalid_status" | "invalid_email" | "invalid_name" => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                _ => StatusCode::CONFLICT,
+            };
+            Err(ApiError::new(status, code, why))
+        }
         Ok(Err(error)) => Err(ApiError::internal(context, error)),
         Err(error) => Err(ApiError::internal(context, error)),
     }

@@ -5,7 +5,9 @@
 //! library ([`server::Relay`], [`server::run`]) so tests start it on port 0; `main.rs`
 //! adds the admin CLI, whose commands live in [`admin`].
 
+pub mod accounts;
 pub mod admin;
+pub mod agents_api;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod graph;
 pub mod media;
 pub mod meta_error;
 pub mod replies;
+pub mod revocation;
 pub mod rules;
 pub mod seal;
 pub mod server;

@@ -67,6 +67,19 @@ enum Command {
         /// Base delay in milliseconds before retrying a rate-limited reply (doubles each time).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60000))]
         retry_base_ms: u64,
+        /// A session's absolute lifetime from sign-in (e.g. 30d, 12h); refreshing never extends it.
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        session_lifetime: std::time::Duration,
+        /// A session ends after this long without a refresh (desktops refresh every 15 min while running).
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        session_idle: std::time::Duration,
+        /// How long the refresh token rotated last is still accepted (a desktop that lost the answer).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        refresh_grace: std::time::Duration,
+        /// The relay is behind a reverse proxy: take clients' addresses from X-Forwarded-For
+        /// (for the per-address sign-in limit). Only set it when the proxy sets that header.
+        #[arg(long)]
+        trusted_proxy: bool,
     },
     /// Manage tenants (the businesses the relay serves).
     Tenant {
@@ -130,6 +143,15 @@ enum TenantCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         allowed: bool,
     },
+    /// Set the tenant's rules for its desktops.
+    #[command(name = "set-policy")]
+    SetPolicy {
+        #[arg(long)]
+        tenant: String,
+        /// Whether a desktop whose access is removed or disabled deletes that account's cache.
+        #[arg(long, action = clap::ArgAction::Set)]
+        wipe_cache_on_removal: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +162,25 @@ enum BotKeyCommand {
         tenant: String,
         #[arg(long)]
         name: String,
+    },
+    /// List the tenant's bot keys (never the keys) as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a bot key at once.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// Replace a bot key with a new one (printed once); the old one stops working at once.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -235,7 +276,9 @@ enum RoleArg {
 
 #[derive(Debug, Subcommand)]
 enum AgentCommand {
-    /// Add an agent. The password is read from standard input.
+    /// Add an agent and print their id. With --password-stdin the password is read from
+    /// standard input; otherwise a temporary one is printed on a second line, to be
+    /// changed at first sign-in.
     Add {
         #[arg(long)]
         tenant: String,
@@ -243,8 +286,8 @@ enum AgentCommand {
         email: String,
         #[arg(long, value_enum)]
         role: RoleArg,
-        /// Read the password from standard input (required: secrets never go in arguments).
-        #[arg(long, required = true)]
+        /// Read the password from standard input (secrets never go in arguments).
+        #[arg(long)]
         password_stdin: bool,
     },
     /// List a tenant's agents as JSON lines.
@@ -252,6 +295,95 @@ enum AgentCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Change an agent's role.
+    #[command(name = "set-role")]
+    SetRole {
+        #[arg(long)]
+        tenant: String,
+        /// The agent's id or email.
+        #[arg(long)]
+        agent: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Disable an agent: every session of theirs ends and they cannot sign in.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+    },
+    /// Let a disabled agent sign in again.
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+    },
+    /// Remove an agent: every session of theirs ends, for good.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+    },
+    /// Print a new temporary password for the agent; their sessions end.
+    #[command(name = "reset-password")]
+    ResetPassword {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+    },
+    /// List the agent's live sessions as JSON lines.
+    Sessions {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+    },
+    /// End one of the agent's sessions.
+    #[command(name = "revoke-session")]
+    RevokeSession {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        session: String,
+    },
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Agent => Role::Agent,
+        }
+    }
+}
+
+/// `30d`, `12h`, `15m`, `90s` (or a bare number of seconds).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30d, 12h, 15m or 90s"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is one of s, m, h, d")),
+    };
+    number
+        .checked_mul(seconds)
+        .filter(|&total| total > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,9 +420,20 @@ fn open(cli: &Cli) -> anyhow::Result<Relay> {
         public_url,
         sweep_seconds,
         retry_base_ms,
+        session_lifetime,
+        session_idle,
+        refresh_grace,
+        trusted_proxy,
         ..
     } = &cli.command
     {
+        let delta = |d: &std::time::Duration| {
+            chrono::TimeDelta::from_std(*d).context("a duration is too long")
+        };
+        settings.sessions.lifetime = delta(session_lifetime)?;
+        settings.sessions.idle = delta(session_idle)?;
+        settings.sessions.refresh_grace = delta(refresh_grace)?;
+        settings.trusted_proxy = *trusted_proxy;
         settings.sweep_every = std::time::Duration::from_secs(*sweep_seconds);
         settings.replies.retry_base = std::time::Duration::from_millis(*retry_base_ms);
         anyhow::ensure!(
@@ -415,16 +558,89 @@ fn main() -> anyhow::Result<()> {
                     tenant,
                     email,
                     role,
-                    ..
+                    password_stdin,
                 },
         } => {
-            let password = read_secret("password")?;
-            let role = match role {
-                RoleArg::Admin => Role::Admin,
-                RoleArg::Agent => Role::Agent,
+            if password_stdin {
+                let password = read_secret("password")?;
+                let agent = admin::add_agent(state, &tenant, &email, role.into(), &password)?;
+                writeln!(out, "{}", agent.id)?;
+            } else {
+                let (agent, temporary) = admin::invite_agent(state, &tenant, &email, role.into())?;
+                writeln!(out, "{}\n{temporary}", agent.id)?;
+            }
+        }
+        Command::Agent {
+            command:
+                AgentCommand::SetRole {
+                    tenant,
+                    agent,
+                    role,
+                },
+        } => {
+            admin::edit_agent(state, &tenant, &agent, admin::AgentEdit::Role(role.into()))?;
+        }
+        Command::Agent {
+            command: AgentCommand::Disable { tenant, agent },
+        } => {
+            admin::edit_agent(state, &tenant, &agent, admin::AgentEdit::Disable)?;
+        }
+        Command::Agent {
+            command: AgentCommand::Enable { tenant, agent },
+        } => {
+            admin::edit_agent(state, &tenant, &agent, admin::AgentEdit::Enable)?;
+        }
+        Command::Agent {
+            command: AgentCommand::Remove { tenant, agent },
+        } => {
+            admin::remove_agent(state, &tenant, &agent)?;
+        }
+        Command::Agent {
+            command: AgentCommand::ResetPassword { tenant, agent },
+        } => {
+            writeln!(out, "{}", admin::reset_password(state, &tenant, &agent)?)?;
+        }
+        Command::Agent {
+            command: AgentCommand::Sessions { tenant, agent },
+        } => {
+            admin::print_lines(&admin::sessions(state, &tenant, &agent)?, &mut out)?;
+        }
+        Command::Agent {
+            command:
+                AgentCommand::RevokeSession {
+                    tenant,
+                    agent,
+                    session,
+                },
+        } => {
+            admin::revoke_session(state, &tenant, &agent, &session)?;
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::SetPolicy {
+                    tenant,
+                    wipe_cache_on_removal,
+                },
+        } => {
+            let policy = ventana_relay::store::TenantPolicy {
+                wipe_cache_on_removal,
             };
-            let agent = admin::add_agent(state, &tenant, &email, role, &password)?;
-            writeln!(out, "{}", agent.id)?;
+            admin::set_tenant_policy(state, &tenant, policy)?;
+        }
+        Command::BotKey {
+            command: BotKeyCommand::List { tenant },
+        } => {
+            admin::print_lines(&admin::bot_keys(state, &tenant)?, &mut out)?;
+        }
+        Command::BotKey {
+            command: BotKeyCommand::Revoke { tenant, id },
+        } => {
+            admin::revoke_bot_key(state, &tenant, &id)?;
+        }
+        Command::BotKey {
+            command: BotKeyCommand::Rotate { tenant, id },
+        } => {
+            writeln!(out, "{}", admin::rotate_bot_key(state, &tenant, &id)?)?;
         }
         Command::Tenant {
             command: TenantCommand::List,

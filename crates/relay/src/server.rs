@@ -20,6 +20,12 @@ use tokio::net::TcpListener;
 /// Webhook bodies up to this size are accepted (Meta's WhatsApp bodies reach 3 MB; a
 /// smaller limit would truncate, fail the signature, and be retried for days).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Sign-in and refresh bodies: an email, a password, a token. Anyone can send these
+/// unauthenticated, so they get no more room than they need.
+pub const MAX_AUTH_BODY_BYTES: usize = 8 * 1024;
+/// Meta's data-deletion callback: one form field holding a signed request of a few
+/// hundred bytes.
+pub const MAX_DELETION_BODY_BYTES: usize = 16 * 1024;
 
 /// Tunables, with production defaults; tests shorten the timers.
 #[derive(Debug, Clone)]
@@ -40,6 +46,13 @@ pub struct Settings {
     /// The relay's public base URL (for the data-deletion status link); without it the
     /// request's `Host` is used.
     pub public_url: Option<String>,
+    /// How long sessions and their tokens live.
+    pub sessions: crate::auth::SessionPolicy,
+    /// How often an open stream re-reads its session (catches revocations made by the CLI
+    /// or another node; this process's own are announced at once).
+    pub session_check: Duration,
+    /// Behind a reverse proxy: take the client's address from `X-Forwarded-For`.
+    pub trusted_proxy: bool,
 }
 
 impl Default for Settings {
@@ -53,6 +66,9 @@ impl Default for Settings {
             sweep_every: Duration::from_secs(30),
             templates_every: Duration::from_secs(3600),
             public_url: None,
+            sessions: crate::auth::SessionPolicy::default(),
+            session_check: Duration::from_secs(5),
+            trusted_proxy: false,
         }
     }
 }
@@ -65,6 +81,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub intake: intake::IntakeCache,
     pub login: crate::auth::LoginGuard,
+    pub revocations: crate::revocation::Revocations,
     pub graph: crate::graph::Graph,
     pub settings: Settings,
 }
@@ -112,6 +129,7 @@ impl Relay {
                 hub,
                 intake: intake::IntakeCache::default(),
                 login: crate::auth::LoginGuard::default(),
+                revocations: crate::revocation::Revocations::default(),
                 graph: crate::graph::Graph::new(settings.graph.clone())?,
                 settings,
             }),
@@ -124,6 +142,7 @@ impl Relay {
             .route("/healthz", get(healthz))
             .merge(intake::routes())
             .merge(api::routes())
+            .merge(crate::agents_api::routes())
             .merge(crate::conversations::routes())
             .merge(crate::channels::routes())
             .merge(crate::erasure::routes())
@@ -158,9 +177,13 @@ pub async fn run(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Sign-in counts failures per source address, so handlers see the peer's address.
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     sweeper.abort();
     relay.state.hub.close();
     result

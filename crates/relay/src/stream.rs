@@ -9,8 +9,9 @@
 
 use crate::api::Authenticated;
 use crate::error::{ApiError, blocking};
+use crate::revocation;
 use crate::server::AppState;
-use crate::store::LogEntry;
+use crate::store::{EndReason, LogEntry, SessionInfo};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -119,9 +120,25 @@ pub enum Frame {
     Live { head: u64 },
     /// Sent when nothing else was for a while; `head` is the log's last sequence.
     Heartbeat { head: u64 },
-    /// Sent before the relay closes the stream on purpose.
+    /// Sent before the relay closes the stream on purpose: `internal` (close code 1011),
+    /// `token_expired` (4001: refresh and resume).
     Error { code: String, message: String },
+    /// The session ended (close code 4003): do not reconnect. `reason` is an
+    /// [`EndReason`] code; `wipe_cache` says the tenant wants this account's cache deleted.
+    SignedOut {
+        reason: String,
+        message: String,
+        wipe_cache: bool,
+    },
+    /// The client resumes after a sequence the log does not have (close code 4009): its
+    /// cache does not match this log, so it must replay from 0.
+    Resync { after: u64, head: u64 },
 }
+
+/// Websocket close codes (4000–4999 are the application's), documented in docs/stream.md.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+pub const CLOSE_SIGNED_OUT: u16 = 4003;
+pub const CLOSE_RESYNC: u16 = 4009;
 
 /// Upgrades to the websocket after authenticating, so a bad token is a plain 401.
 #[utoipa::path(
@@ -142,12 +159,73 @@ pub async fn handler(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let tenant = auth.0.agent.tenant.clone();
+    // Subscribed before anything is read, so no revocation or live entry slips between.
+    let session = SessionWatch {
+        revoked: state.revocations.subscribe(),
+        session: auth.0.clone(),
+    };
     let live = state
         .hub
         .subscribe(&tenant)
         .ok_or_else(|| ApiError::internal("stream", "the live hub is unavailable"))?;
     tracing::info!(%tenant, agent = %auth.0.agent.id, after = query.after, "stream opened");
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, state, tenant, query.after, live)))
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, state, tenant, query.after, live, session)))
+}
+
+/// What ends a stream besides the client: its session ending (announced at once by this
+/// process, or found when the session is re-read) and its access token expiring.
+struct SessionWatch {
+    revoked: broadcast::Receiver<Arc<revocation::Ended>>,
+    session: SessionInfo,
+}
+
+impl SessionWatch {
+    /// An announced end of this session, if one is waiting (never blocks).
+    fn announced(&mut self) -> Option<Ended> {
+        loop {
+            match self.revoked.try_recv() {
+                Ok(ended) if ended.sessions.contains(&self.session.session_id) => {
+                    return Some(Ended::SessionOver(ended.reason));
+                }
+                Ok(_) => {}
+                // Missed announcements: the periodic re-read of the session catches them.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for an announced end of this session.
+    async fn ended(&mut self) -> Ended {
+        loop {
+            match self.revoked.recv().await {
+                Ok(ended) if ended.sessions.contains(&self.session.session_id) => {
+                    return Ended::SessionOver(ended.reason);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Re-reads the session from the store (revocations made elsewhere, expiry).
+    async fn check(&self, state: &Arc<AppState>) -> Option<Ended> {
+        let now = chrono::Utc::now();
+        if self.session.access_expires_at <= now {
+            return Some(Ended::TokenExpired);
+        }
+        let (store, id) = (Arc::clone(&state.store), self.session.session_id.clone());
+        match blocking("re-reading a stream's session", move || {
+            store.session_end(&id, now)
+        })
+        .await
+        {
+            Ok(Some(reason)) => Some(Ended::SessionOver(reason)),
+            Ok(None) => None,
+            // The store could not say: keep serving, the next check will tell.
+            Err(_) => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -155,6 +233,9 @@ enum Ended {
     ClientLeft,
     TooSlow,
     Failed(String),
+    SessionOver(EndReason),
+    TokenExpired,
+    CursorAhead { head: u64 },
 }
 
 async fn serve(
@@ -163,12 +244,17 @@ async fn serve(
     tenant: TenantId,
     after: u64,
     mut live: broadcast::Receiver<Arc<LiveEntry>>,
+    mut session: SessionWatch,
 ) {
-    let ended = pump(&mut socket, &state, &tenant, after, &mut live).await;
-    match ended {
-        Ended::ClientLeft => tracing::debug!(%tenant, "stream closed by the client"),
+    let ended = pump(&mut socket, &state, &tenant, after, &mut live, &mut session).await;
+    let (frame, close) = match ended {
+        Ended::ClientLeft => {
+            tracing::debug!(%tenant, "stream closed by the client");
+            (None, None)
+        }
         Ended::TooSlow => {
             tracing::warn!(%tenant, "stream client too slow; disconnected");
+            (None, None)
         }
         Ended::Failed(reason) => {
             tracing::error!(%tenant, %reason, "stream failed");
@@ -176,10 +262,63 @@ async fn serve(
                 code: "internal".into(),
                 message: "the relay could not read the log; reconnect to resume".into(),
             };
-            let _ = send(&mut socket, &state, &frame).await;
+            (Some(frame), Some((1011, "internal")))
+        }
+        Ended::TokenExpired => {
+            let frame = Frame::Error {
+                code: "token_expired".into(),
+                message: "the access token expired; refresh it and resume".into(),
+            };
+            (Some(frame), Some((CLOSE_TOKEN_EXPIRED, "token_expired")))
+        }
+        Ended::SessionOver(reason) => {
+            tracing::info!(%tenant, agent = %session.session.agent.id, reason = reason.as_str(), "stream ended with its session");
+            let frame = signed_out_frame(&state, &tenant, reason).await;
+            (Some(frame), Some((CLOSE_SIGNED_OUT, reason.as_str())))
+        }
+        Ended::CursorAhead { head } => {
+            tracing::warn!(%tenant, after, head, "a client resumed after the log's head");
+            (
+                Some(Frame::Resync { after, head }),
+                Some((CLOSE_RESYNC, "resync")),
+            )
+        }
+    };
+    if let Some(frame) = frame {
+        let _ = send(&mut socket, &state, &frame).await;
+    }
+    match close {
+        Some((code, reason)) => {
+            let frame = axum::extract::ws::CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = tokio::time::timeout(
+                state.settings.send_timeout,
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
+        }
+        None => {
+            let _ = socket.close().await;
         }
     }
-    let _ = socket.close().await;
+}
+
+/// The `signed_out` frame, in words naming the tenant, with its cache policy.
+async fn signed_out_frame(state: &Arc<AppState>, tenant: &TenantId, reason: EndReason) -> Frame {
+    let (store, id) = (Arc::clone(&state.store), tenant.clone());
+    let (name, policy) = blocking("reading the tenant's policy", move || {
+        Ok((store.find_tenant(id.as_str())?, store.tenant_policy(&id)?))
+    })
+    .await
+    .map(|(tenant, policy)| (tenant.map(|t| t.name), policy))
+    .unwrap_or_default();
+    Frame::SignedOut {
+        reason: reason.as_str().into(),
+        message: reason.message(name.as_deref().unwrap_or("this tenant")),
+        wipe_cache: reason.removes_access() && policy.wipe_cache_on_removal,
+    }
 }
 
 async fn send(socket: &mut WebSocket, state: &AppState, frame: &Frame) -> Result<(), Ended> {
@@ -206,8 +345,13 @@ async fn catch_up(
     state: &Arc<AppState>,
     tenant: &TenantId,
     mut sent: u64,
+    session: &mut SessionWatch,
 ) -> Result<u64, Ended> {
     loop {
+        // A long replay stops as soon as its session ends, not when it is done.
+        if let Some(ended) = session.announced() {
+            return Err(ended);
+        }
         let (store, who) = (Arc::clone(&state.store), tenant.clone());
         let page = blocking("stream catch-up", move || store.read_log(&who, sent, PAGE))
             .await
@@ -239,6 +383,7 @@ async fn forward_live(
     tenant: &TenantId,
     first: Arc<LiveEntry>,
     live: &mut broadcast::Receiver<Arc<LiveEntry>>,
+    session: &mut SessionWatch,
 ) -> Result<u64, Ended> {
     let mut sent = first.entry.seq;
     let mut batch = vec![first.frame()?];
@@ -270,7 +415,7 @@ async fn forward_live(
     }
     if fell_behind {
         // A gap, or we fell behind the live buffer: the log has everything.
-        return catch_up(socket, state, tenant, sent).await;
+        return catch_up(socket, state, tenant, sent, session).await;
     }
     Ok(sent)
 }
@@ -281,8 +426,18 @@ async fn pump(
     tenant: &TenantId,
     after: u64,
     live: &mut broadcast::Receiver<Arc<LiveEntry>>,
+    session: &mut SessionWatch,
 ) -> Ended {
-    let mut sent = match catch_up(socket, state, tenant, after).await {
+    // A cursor beyond the log's head: the client's cache holds events this log does not
+    // (a relay restored from a backup). Serving "from after" would silently skip
+    // whatever is appended under those numbers now.
+    let (store, who) = (Arc::clone(&state.store), tenant.clone());
+    match blocking("reading the log's head", move || store.head(&who)).await {
+        Ok(head) if after > head => return Ended::CursorAhead { head },
+        Ok(_) => {}
+        Err(error) => return Ended::Failed(error.message),
+    }
+    let mut sent = match catch_up(socket, state, tenant, after, session).await {
         Ok(sent) => sent,
         Err(ended) => return ended,
     };
@@ -291,15 +446,22 @@ async fn pump(
     }
     let mut heartbeat = tokio::time::interval(state.settings.heartbeat);
     heartbeat.tick().await;
+    let mut recheck = tokio::time::interval(state.settings.session_check);
+    recheck.tick().await;
+    let until_expiry = (session.session.access_expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(until_expiry);
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
             received = live.recv() => {
                 let result = match received {
                     Ok(live) if live.entry.seq <= sent => Ok(sent),
-                    Ok(first) if first.entry.seq == sent + 1 => forward_live(socket, state, tenant, first, live).await,
+                    Ok(first) if first.entry.seq == sent + 1 => forward_live(socket, state, tenant, first, live, session).await,
                     // A gap, or we fell behind the live buffer: the log has everything.
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        catch_up(socket, state, tenant, sent).await
+                        catch_up(socket, state, tenant, sent, session).await
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ended::ClientLeft,
                 };
@@ -312,6 +474,13 @@ async fn pump(
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientLeft,
                 Some(Ok(_)) => {} // pings are answered by the websocket layer; nothing else is expected
             },
+            ended = session.ended() => return ended,
+            () = &mut expiry => return Ended::TokenExpired,
+            _ = recheck.tick() => {
+                if let Some(ended) = session.check(state).await {
+                    return ended;
+                }
+            }
             _ = heartbeat.tick() => {
                 if let Err(ended) = send(socket, state, &Frame::Heartbeat { head: sent }).await {
                     return ended;

@@ -348,13 +348,8 @@ async fn sessions_refresh_rotate_and_end() {
             .0,
         401
     );
-    assert_eq!(
-        refresh(first["refresh_token"].as_str().unwrap())
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    // The replaced refresh token is still accepted for a short grace, and a reuse after
+    // it revokes the session: tests/accounts.rs.
 
     let logout = http()
         .post(format!("{base}/v1/auth/logout"))

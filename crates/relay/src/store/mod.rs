@@ -5,9 +5,11 @@
 //! data belongs to one (invariant 7); the log's sequence per tenant has no gaps and an
 //! event's stable id is unique per tenant (invariants 4 and 5).
 
+mod accounts;
 pub mod sqlite;
 mod work;
 
+pub use accounts::*;
 pub use work::*;
 
 use chrono::{DateTime, Utc};
@@ -23,6 +25,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),
+    /// A rule refused the change: a stable code (e.g. `last_admin`) and why, in words.
+    #[error("{1}")]
+    Refused(&'static str, String),
     #[error("{0} already exists")]
     Conflict(String),
     #[error("the store's writer has stopped")]
@@ -96,62 +101,6 @@ pub struct NewChannel {
     pub app_id: String,
     pub display_name: String,
     pub waba_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Agent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Agent {
-    pub id: AgentId,
-    pub tenant: TenantId,
-    pub email: String,
-    pub role: Role,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewAgent {
-    pub tenant: TenantId,
-    pub email: String,
-    pub role: Role,
-    pub password_hash: String,
-}
-
-/// The hashes and expiries of a session's two tokens (the tokens themselves are never stored).
-#[derive(Debug, Clone)]
-pub struct SessionTokens {
-    pub access_hash: [u8; 32],
-    pub access_expires_at: DateTime<Utc>,
-    pub refresh_hash: [u8; 32],
-    pub refresh_expires_at: DateTime<Utc>,
-}
-
-/// Who a valid access token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    pub session_id: String,
-    pub agent: Agent,
 }
 
 /// The contact an event is about, as the platform names them.
@@ -236,7 +185,7 @@ impl PendingAppend {
 pub type CommitListener = Box<dyn Fn(&[LogEntry]) + Send + Sync>;
 
 /// Everything the relay keeps. Methods block; async callers use `spawn_blocking`.
-pub trait Storage: WorkStore + Send + Sync + 'static {
+pub trait Storage: WorkStore + AccountStore + Send + Sync + 'static {
     fn add_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
     /// A tenant by id or by name.
     fn find_tenant(&self, id_or_name: &str) -> Result<Option<Tenant>, StoreError>;
@@ -250,26 +199,6 @@ pub trait Storage: WorkStore + Send + Sync + 'static {
         kind: ChannelKind,
         external_id: &str,
     ) -> Result<Option<Channel>, StoreError>;
-
-    fn add_agent(&self, agent: NewAgent) -> Result<Agent, StoreError>;
-    /// Every agent with this email (one per tenant at most), with their password hashes.
-    fn agents_by_email(&self, email: &str) -> Result<Vec<(Agent, String)>, StoreError>;
-
-    fn create_session(&self, agent: &Agent, tokens: SessionTokens) -> Result<String, StoreError>;
-    /// The live session an access token hash belongs to, if any.
-    fn session_by_access(
-        &self,
-        access_hash: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<SessionInfo>, StoreError>;
-    /// Swaps a live refresh token for new tokens (the old pair stops working).
-    fn rotate_session(
-        &self,
-        refresh_hash: &[u8; 32],
-        tokens: SessionTokens,
-        now: DateTime<Utc>,
-    ) -> Result<Option<SessionInfo>, StoreError>;
-    fn revoke_session(&self, session_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Appends events to their tenants' logs in one transaction, skipping duplicates.
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError>;
@@ -293,7 +222,6 @@ pub trait Storage: WorkStore + Send + Sync + 'static {
 
     fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
     fn channels_of(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError>;
-    fn agents_of(&self, tenant: &TenantId) -> Result<Vec<Agent>, StoreError>;
     /// The most recent quarantined bodies, newest first (without their bytes).
     fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError>;
 

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use ventana_migrate::{Migration, migrate};
 
+mod accounts;
 mod work;
 
 const MIGRATIONS: &[Migration] = &[
@@ -31,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "replies_workflow_erasure",
         sql: include_str!("../../migrations/0002_replies_workflow_erasure.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "accounts_sessions",
+        sql: include_str!("../../migrations/0003_accounts_sessions.sql"),
     },
 ];
 
@@ -385,20 +391,6 @@ fn read_channel(row: &rusqlite::Row<'_>) -> Result<Channel, StoreError> {
     Ok(channel)
 }
 
-fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-}
-
-fn agent(parts: (String, String, String, String)) -> Result<Agent, StoreError> {
-    let (id, tenant, email, role) = parts;
-    Ok(Agent {
-        id: AgentId::new(id),
-        tenant: TenantId::new(tenant),
-        email,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-    })
-}
-
 /// The contact and conversation ids for `contact` on `channel`, creating them if new.
 fn resolve_contact(
     connection: &Connection,
@@ -565,25 +557,6 @@ fn append_in(
     Ok(appended)
 }
 
-fn session_info(
-    connection: &Connection,
-    session_id: &str,
-) -> Result<Option<SessionInfo>, StoreError> {
-    let row = connection
-        .prepare_cached(
-            "SELECT a.id, a.tenant_id, a.email, a.role FROM sessions s JOIN agents a ON a.id = s.agent_id
-             WHERE s.id = ?1",
-        )?
-        .query_row([session_id], agent_from_row)
-        .optional()?;
-    row.map(agent).transpose().map(|agent| {
-        agent.map(|agent| SessionInfo {
-            session_id: session_id.to_owned(),
-            agent,
-        })
-    })
-}
-
 impl Storage for SqliteStore {
     fn add_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         let tenant = Tenant {
@@ -710,147 +683,6 @@ impl Storage for SqliteStore {
         })
     }
 
-    fn add_agent(&self, new: NewAgent) -> Result<Agent, StoreError> {
-        let added = Agent {
-            id: AgentId::new(new_id()),
-            tenant: new.tenant,
-            email: new.email.trim().to_lowercase(),
-            role: new.role,
-        };
-        let row = added.clone();
-        let hash = new.password_hash;
-        self.write(move |connection| {
-            require_tenant(connection, &row.tenant)?;
-            connection
-                .execute(
-                    "INSERT INTO agents (id, tenant_id, email, role, password_hash, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        row.id.as_str(),
-                        row.tenant.as_str(),
-                        row.email,
-                        row.role.as_str(),
-                        hash,
-                        now_text()
-                    ],
-                )
-                .map_err(|e| conflict_or(e, || format!("agent {} in this tenant", row.email)))?;
-            Ok(())
-        })?;
-        Ok(added)
-    }
-
-    fn agents_by_email(&self, email: &str) -> Result<Vec<(Agent, String)>, StoreError> {
-        let email = email.trim().to_lowercase();
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT id, tenant_id, email, role, password_hash FROM agents WHERE email = ?1",
-            )?;
-            let rows = statement.query_map([email], |row| {
-                Ok((agent_from_row(row)?, row.get::<_, String>(4)?))
-            })?;
-            let mut agents = Vec::new();
-            for row in rows {
-                let (parts, hash) = row?;
-                agents.push((agent(parts)?, hash));
-            }
-            Ok(agents)
-        })
-    }
-
-    fn create_session(&self, agent: &Agent, tokens: SessionTokens) -> Result<String, StoreError> {
-        let id = new_id();
-        let session = id.clone();
-        let (agent_id, tenant) = (agent.id.clone(), agent.tenant.clone());
-        self.write(move |connection| {
-            connection.execute(
-                "INSERT INTO sessions (id, agent_id, tenant_id, access_hash, access_expires_at,
-                                       refresh_hash, refresh_expires_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    session,
-                    agent_id.as_str(),
-                    tenant.as_str(),
-                    &tokens.access_hash[..],
-                    timestamp(tokens.access_expires_at),
-                    &tokens.refresh_hash[..],
-                    timestamp(tokens.refresh_expires_at),
-                    now_text()
-                ],
-            )?;
-            Ok(())
-        })?;
-        Ok(id)
-    }
-
-    fn session_by_access(
-        &self,
-        access_hash: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<SessionInfo>, StoreError> {
-        self.read(|connection| {
-            let found: Option<(String, String)> = connection
-                .prepare_cached(
-                    "SELECT id, access_expires_at FROM sessions
-                     WHERE access_hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row([&access_hash[..]], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            match found {
-                Some((id, expires)) if parse_time(&expires)? > now => session_info(connection, &id),
-                _ => Ok(None),
-            }
-        })
-    }
-
-    fn rotate_session(
-        &self,
-        refresh_hash: &[u8; 32],
-        tokens: SessionTokens,
-        now: DateTime<Utc>,
-    ) -> Result<Option<SessionInfo>, StoreError> {
-        let refresh_hash = *refresh_hash;
-        self.write(move |connection| {
-            let found: Option<(String, String)> = connection
-                .prepare_cached(
-                    "SELECT id, refresh_expires_at FROM sessions
-                     WHERE refresh_hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row([&refresh_hash[..]], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            let Some((id, expires)) = found else {
-                return Ok(None);
-            };
-            if parse_time(&expires)? <= now {
-                return Ok(None);
-            }
-            connection.execute(
-                "UPDATE sessions SET access_hash = ?2, access_expires_at = ?3,
-                                     refresh_hash = ?4, refresh_expires_at = ?5
-                 WHERE id = ?1",
-                params![
-                    id,
-                    &tokens.access_hash[..],
-                    timestamp(tokens.access_expires_at),
-                    &tokens.refresh_hash[..],
-                    timestamp(tokens.refresh_expires_at)
-                ],
-            )?;
-            session_info(connection, &id)
-        })
-    }
-
-    fn revoke_session(&self, session_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let session_id = session_id.to_owned();
-        self.write(move |connection| {
-            connection.execute(
-                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![session_id, timestamp(now)],
-            )?;
-            Ok(())
-        })
-    }
-
     fn append(&self, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
         self.write_then(
             move |connection, state| append_in(connection, state, events),
@@ -956,20 +788,6 @@ impl Storage for SqliteStore {
                 channels.push(read_channel(row)?);
             }
             Ok(channels)
-        })
-    }
-
-    fn agents_of(&self, tenant: &TenantId) -> Result<Vec<Agent>, StoreError> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT id, tenant_id, email, role FROM agents WHERE tenant_id = ?1 ORDER BY email",
-            )?;
-            let rows = statement.query_map([tenant.as_str()], agent_from_row)?;
-            let mut agents = Vec::new();
-            for row in rows {
-                agents.push(agent(row?)?);
-            }
-            Ok(agents)
         })
     }
 

@@ -206,13 +206,6 @@ pub struct StoredMedia {
     pub source: String,
 }
 
-/// A bot key's owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BotIdentity {
-    pub tenant: TenantId,
-    pub name: String,
-}
-
 pub trait WorkStore {
     /// A channel of `tenant` by our id.
     fn channel(&self, tenant: &TenantId, id: &ChannelId) -> Result<Option<Channel>, StoreError>;
@@ -320,14 +313,6 @@ pub trait WorkStore {
     ) -> Result<(), StoreError>;
     /// (received_at, outcome JSON) of a deletion request.
     fn deletion_request(&self, code: &str) -> Result<Option<(String, String)>, StoreError>;
-
-    fn add_bot_key(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        key_hash: [u8; 32],
-    ) -> Result<(), StoreError>;
-    fn bot_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<BotIdentity>, StoreError>;
 
     fn audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError>;
     fn audit_log(&self, tenant: &TenantId) -> Result<Vec<AuditEntry>, StoreError>;

@@ -1008,37 +1008,6 @@ impl WorkStore for SqliteStore {
         })
     }
 
-    fn add_bot_key(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        key_hash: [u8; 32],
-    ) -> Result<(), StoreError> {
-        let (tenant, name) = (tenant.clone(), name.to_owned());
-        self.write(move |connection| {
-            require_tenant(connection, &tenant)?;
-            connection.execute(
-                "INSERT INTO bot_keys (key_hash, tenant_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![key_hash.as_slice(), tenant.as_str(), name, now_text()],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn bot_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<BotIdentity>, StoreError> {
-        self.read(|connection| {
-            Ok(connection
-                .prepare_cached("SELECT tenant_id, name FROM bot_keys WHERE key_hash = ?1")?
-                .query_row([key_hash.as_slice()], |row| {
-                    Ok(BotIdentity {
-                        tenant: TenantId::new(row.get::<_, String>(0)?),
-                        name: row.get(1)?,
-                    })
-                })
-                .optional()?)
-        })
-    }
-
     fn audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
         self.write(move |connection| audit_in(connection, &record))
     }
