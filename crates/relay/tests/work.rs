@@ -28,11 +28,16 @@ fn messenger_from(page: &str, psid: &str, mid: &str, text: &str, at_ms: i64) -> 
 
 /// A WhatsApp text from `wa_id` at `at_s` (seconds).
 fn whatsapp_from(wa_id: &str, wamid: &str, text: &str, at_s: i64) -> Vec<u8> {
+    whatsapp_named(wa_id, "Rosa", wamid, text, at_s)
+}
+
+/// A WhatsApp text from `wa_id`, whose profile name is `name`, at `at_s` (seconds).
+fn whatsapp_named(wa_id: &str, name: &str, wamid: &str, text: &str, at_s: i64) -> Vec<u8> {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "300000000000001", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": "Rosa"}, "wa_id": wa_id}],
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
             "messages": [{"from": wa_id, "id": wamid, "timestamp": at_s.to_string(), "type": "text",
                           "text": {"body": text}}]}}]}]})
     .to_string()
@@ -736,4 +741,104 @@ async fn signatures_still_gate_everything() {
     let wrong = signature_header(b"not the secret", &body);
     assert_eq!(post_webhook(&base, &body, Some(wrong)).await, 403);
     assert_eq!(head(&base, &ana).await, 0);
+}
+
+/// `SELECT count(*) …` with one parameter, on the live store (read-only, beside the relay).
+fn count(data_dir: &Path, sql: &str, param: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        data_dir.join("relay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(sql, [param], |row| row.get(0)).unwrap()
+}
+
+async fn erase(base: &str, token: &str, contact: &str) -> Value {
+    let (status, receipt) = send(
+        reqwest::Method::POST,
+        base,
+        &format!("/v1/contacts/{contact}/erase"),
+        token,
+        json!({"confirm": "ERASE"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    receipt
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_webhook_of_an_erased_contact_stores_nothing_about_them() {
+    let (_tmp, data_dir) = data_dir();
+    set_up(&data_dir);
+    let relay = RelayProcess::start(&data_dir);
+    let base = relay.base.clone();
+    let ana = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A number and a name found nowhere else in the data dir.
+    let number = "5219988776655";
+    let name = "Filomena Quetzal-Brandt";
+    let now_s = now_ms() / 1000;
+    let body = whatsapp_named(number, name, "wamid.REDELIVERED_1", "hola, soy yo", now_s);
+    assert_eq!(post_signed(&base, &body).await, 200);
+    let events = all_events(&base, &ana).await;
+    let (_, contact) = ids_of(&events, "hola, soy yo");
+    erase(&base, &ana, &contact).await;
+    let head_after_erasure = head(&base, &ana).await;
+    assert_eq!(
+        files_containing(&data_dir, number.as_bytes()),
+        Vec::<String>::new()
+    );
+
+    // Meta redelivers the very same signed body (it had not seen our 200, say).
+    assert_eq!(post_signed(&base, &body).await, 200);
+    assert_eq!(
+        head(&base, &ana).await,
+        head_after_erasure,
+        "the redelivery adds nothing to the log"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM contacts WHERE external_id = ?1",
+            number
+        ),
+        0,
+        "no contact row for the erased number"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM contacts WHERE name = ?1",
+            name
+        ),
+        0,
+        "no contact row with the erased name"
+    );
+    for needle in [number, name] {
+        assert_eq!(
+            files_containing(&data_dir, needle.as_bytes()),
+            Vec::<String>::new(),
+            "{needle:?} is in no file of the data dir"
+        );
+    }
+
+    // A genuinely new message from the same person is a new contact, stored as usual.
+    let again = whatsapp_named(number, name, "wamid.AFTER_ERASURE_1", "otra vez yo", now_s);
+    assert_eq!(post_signed(&base, &again).await, 200);
+    assert_eq!(head(&base, &ana).await, head_after_erasure + 1);
+    let events = all_events(&base, &ana).await;
+    let (_, new_contact) = ids_of(&events, "otra vez yo");
+    assert_ne!(new_contact, contact, "a new contact, not the erased one");
+    relay.kill();
+    let db = rusqlite::Connection::open(data_dir.join("relay.db")).unwrap();
+    let rows: Vec<(String, Option<String>)> = db
+        .prepare("SELECT id, name FROM contacts WHERE external_id = ?1")
+        .unwrap()
+        .query_map([number], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, vec![(new_contact, Some(name.to_owned()))]);
 }

@@ -465,10 +465,27 @@ fn last_seq(
         .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))
 }
 
+/// Whether the tenant's log has an event with this stable id (one point lookup on the
+/// `(tenant_id, id)` unique key).
+fn event_known(
+    connection: &Connection,
+    tenant: &TenantId,
+    id: &EventId,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT 1 FROM events WHERE tenant_id = ?1 AND id = ?2")?
+        .exists(params![tenant.as_str(), id.as_str()])?)
+}
+
 /// Appends `events` inside the writer's transaction; see [`Storage::append`]. Each new
 /// event also updates the conversation's state columns (`project`), and may bring
 /// derived events with it (a resolved conversation reopening), appended in the same
 /// transaction.
+///
+/// A webhook event whose id the log already has is skipped *before* its contact is
+/// resolved, which keeps an erased contact erased (invariant 9): their events stay in the
+/// log as tombstones under the same ids, so a redelivery must not write the person's id
+/// and name back into `contacts`.
 fn append_in(
     connection: &Connection,
     state: &mut WriterState,
@@ -481,6 +498,10 @@ fn append_in(
     while let Some(new) = queue.pop_front() {
         let (contact, conversation) = match (&new.contact, &new.conversation) {
             (Some(contact), _) => {
+                if event_known(connection, &new.tenant, &new.id)? {
+                    appended.duplicates += 1;
+                    continue;
+                }
                 let (contact, conversation) =
                     resolve_contact(connection, state, &new.tenant, &new.channel, contact)?;
                 (
