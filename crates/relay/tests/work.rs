@@ -842,3 +842,143 @@ async fn a_redelivered_webhook_of_an_erased_contact_stores_nothing_about_them() 
         .unwrap();
     assert_eq!(rows, vec![(new_contact, Some(name.to_owned()))]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_workflow_changes_racing_an_erasure_leave_nothing_under_the_contact() {
+    let (_tmp, data_dir) = data_dir();
+    set_up(&data_dir);
+    let relay = RelayProcess::start(&data_dir);
+    let base = relay.base.clone();
+    let ana = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Enough history that the erasure's transaction takes a while: the requests below
+    // read the conversation while it runs and append after it commits.
+    let psid = "7100000000000777";
+    let at = now_ms() - 60_000;
+    let messaging: Vec<Value> = (0..400)
+        .map(|n| {
+            json!({"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": at + n,
+                   "message": {"mid": format!("m_race_{n}"), "text": format!("race {n}")}})
+        })
+        .collect();
+    let body =
+        json!({"object": "page", "entry": [{"id": PAGE_ID, "time": at, "messaging": messaging}]})
+            .to_string()
+            .into_bytes();
+    assert_eq!(post_signed(&base, &body).await, 200);
+    let events = all_events(&base, &ana).await;
+    let (conversation, contact) = ids_of(&events, "race 0");
+
+    let erased = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut racers = Vec::new();
+    for racer in 0..6 {
+        let (base, ana, conversation, erased) = (
+            base.clone(),
+            ana.clone(),
+            conversation.clone(),
+            std::sync::Arc::clone(&erased),
+        );
+        racers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut after = 0;
+            for n in 0.. {
+                let path = format!("/v1/conversations/{conversation}");
+                let (status, body) = if (racer + n) % 2 == 0 {
+                    send(
+                        reqwest::Method::POST,
+                        &base,
+                        &format!("{path}/notes"),
+                        &ana,
+                        json!({"text": format!("note {racer}/{n}")}),
+                    )
+                    .await
+                } else {
+                    send(
+                        reqwest::Method::PATCH,
+                        &base,
+                        &path,
+                        &ana,
+                        json!({"labels": [format!("label-{racer}-{n}")]}),
+                    )
+                    .await
+                };
+                answers.push((status, body));
+                if erased.load(std::sync::atomic::Ordering::SeqCst) {
+                    after += 1;
+                    if after >= 3 {
+                        break;
+                    }
+                }
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let receipt = erase(&base, &ana, &contact).await;
+    erased.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut not_found = 0;
+    for racer in racers {
+        for (status, body) in racer.await.unwrap() {
+            match status {
+                200 => {}
+                404 => {
+                    assert_eq!(body["code"], "not_found", "{body}");
+                    not_found += 1;
+                }
+                other => panic!("a racing request answered {other}: {body}"),
+            }
+        }
+    }
+    assert!(not_found >= 6, "the racers ran on after the erasure");
+
+    let events = all_events(&base, &ana).await;
+    let erased_at = events
+        .iter()
+        .position(|e| e["event"]["type"] == "contact_erased")
+        .unwrap();
+    assert_eq!(
+        events[erased_at]["event"]["receipt"], receipt["receipt"],
+        "{receipt}"
+    );
+    let after: Vec<&Value> = events[erased_at + 1..]
+        .iter()
+        .filter(|e| {
+            e["event"]["contact"] == contact.as_str()
+                || e["event"]["conversation"] == conversation.as_str()
+        })
+        .collect();
+    assert!(
+        after.is_empty(),
+        "appended under the erased contact after its erasure: {after:?}"
+    );
+    assert!(
+        events[..erased_at]
+            .iter()
+            .filter(|e| e["event"]["contact"] == contact.as_str())
+            .all(|e| e["event"]["type"] == "redacted"),
+        "what came before is tombstones"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM events WHERE contact_id = ?1 AND type NOT IN ('redacted', 'contact_erased')",
+            &contact
+        ),
+        0
+    );
+    for table in ["conversations WHERE id", "contacts WHERE id"] {
+        let id = if table.starts_with("conv") {
+            &conversation
+        } else {
+            &contact
+        };
+        assert_eq!(
+            count(&data_dir, &format!("SELECT count(*) FROM {table} = ?1"), id),
+            0,
+            "{table}"
+        );
+    }
+    relay.kill();
+}
