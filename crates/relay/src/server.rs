@@ -66,6 +66,7 @@ pub struct AppState {
     pub intake: intake::IntakeCache,
     pub login: crate::auth::LoginGuard,
     pub graph: crate::graph::Graph,
+    pub media: crate::media::MediaGate,
     pub settings: Settings,
 }
 
@@ -113,6 +114,7 @@ impl Relay {
                 intake: intake::IntakeCache::default(),
                 login: crate::auth::LoginGuard::default(),
                 graph: crate::graph::Graph::new(settings.graph.clone())?,
+                media: crate::media::MediaGate::default(),
                 settings,
             }),
         })
