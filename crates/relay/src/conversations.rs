@@ -55,7 +55,9 @@ fn agent_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// Appends events about a conversation the caller may touch.
+/// Appends events about a conversation the caller may touch. The store drops them if the
+/// conversation was erased since it was read, and that is answered as for a conversation
+/// that does not exist.
 async fn append(
     state: &Arc<AppState>,
     conversation: &ConversationState,
@@ -76,6 +78,9 @@ async fn append(
         .collect();
     let store = Arc::clone(&state.store);
     let appended = blocking("appending to the log", move || store.append(events)).await?;
+    if appended.dropped > 0 {
+        return Err(ApiError::not_found("conversation"));
+    }
     Ok(appended.entries.iter().map(|e| e.seq).collect())
 }
 
@@ -103,7 +108,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     ),
     request_body = Draft,
     responses(
-        (status = 200, description = "Finished: sent, failed (with Meta's code and a reason), or unknown", body = ReplyView),
+        (status = 200, description = "Finished: sent, failed (with Meta's code and a reason; \
+            `contact erased: …` when the contact was erased while the reply was on its way), or unknown", body = ReplyView),
         (status = 202, description = "Queued or sending (e.g. retrying after a rate limit); its outcome arrives as events", body = ReplyView),
         (status = 400, description = "No or bad Idempotency-Key", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -287,7 +293,8 @@ pub struct Recorded {
     request_body = WorkflowChange,
     responses(
         (status = 200, body = Recorded),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "No such conversation in the caller's tenant, or its contact \
+            was erased (also while this request was under way); nothing is recorded", body = ErrorBody),
         (status = 422, description = "An invalid status, snooze time, assignee or label", body = ErrorBody),
     )
 )]
@@ -376,7 +383,12 @@ pub struct NoteRequest {
     post, path = "/v1/conversations/{id}/notes", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path)),
     request_body = NoteRequest,
-    responses((status = 200, body = Recorded), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = Recorded),
+        (status = 404, description = "No such conversation in the caller's tenant, or its contact \
+            was erased (also while this request was under way); nothing is recorded", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
 )]
 pub async fn note(
     State(state): State<Arc<AppState>>,
@@ -423,7 +435,11 @@ pub struct HandOff {
     post, path = "/v1/conversations/{id}/escalate", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path)),
     request_body = HandOff,
-    responses((status = 200, body = Recorded), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Recorded),
+        (status = 404, description = "No such conversation in the caller's tenant, or its contact \
+            was erased (also while this request was under way); nothing is recorded", body = ErrorBody),
+    )
 )]
 pub async fn escalate(
     State(state): State<Arc<AppState>>,

@@ -6,7 +6,11 @@
 //! erased contact's (erasure deletes the rows) are all 404. A WhatsApp media id is resolved
 //! through the Graph API with the channel's token (`GET /{media_id}`, then the short-lived
 //! URL with the same token); a Messenger or Instagram attachment URL is fetched as it is,
-//! without a token. What Meta serves is passed on as it arrives, up to 100 MiB.
+//! without a token. What Meta serves is passed on piece by piece as it arrives, up to
+//! 100 MiB, never held whole.
+//!
+//! [`MediaGate`] lets at most [`MAX_DOWNLOADS`] fetches run at once; the next is answered
+//! 503 `busy` with `Retry-After: 1` at once rather than kept waiting.
 
 use crate::api::Authenticated;
 use crate::error::{ApiError, ErrorBody, blocking};
@@ -18,10 +22,48 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use ventana_protocol::ids::MediaId;
+
+/// How many attachments one relay process fetches at once. Each holds a connection to
+/// Meta and one to a desktop, and up to 100 MiB passing through; beyond this a desktop is
+/// asked to come back rather than queued without bound.
+pub const MAX_DOWNLOADS: usize = 16;
+
+/// The places for attachment downloads under way ([`MAX_DOWNLOADS`]).
+#[derive(Debug)]
+pub struct MediaGate(Arc<Semaphore>);
+
+impl Default for MediaGate {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(MAX_DOWNLOADS)))
+    }
+}
+
+impl MediaGate {
+    /// A place for one download, held until its body has been passed on (or the client
+    /// has gone); `None` when every place is taken. Never waits.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.0).try_acquire_owned().ok()
+    }
+}
+
+/// 503 `busy` with `Retry-After: 1`: every download place is taken.
+fn busy() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        format!("the relay is already fetching {MAX_DOWNLOADS} attachments; try again in a second"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/v1/media/{id}", get(fetch))
@@ -32,8 +74,10 @@ pub fn routes() -> Router<Arc<AppState>> {
     get, path = "/v1/media/{id}", tag = "media", security(("bearer" = [])),
     params(("id" = String, Path, description = "The attachment's `media_id`, as events carry it")),
     responses(
-        (status = 200, description = "The file, with the type Meta gave it (else the download's, else \
-            `application/octet-stream`), its `Content-Length`, and `Cache-Control: private, no-store`",
+        (status = 200, description = "The file, passed on as it arrives, with the type Meta gave it \
+            (else the download's, else `application/octet-stream`), its `Content-Length` when Meta \
+            announced one (else chunked; a file that turns out larger than 100 MiB is cut off, \
+            the body left incomplete), and `Cache-Control: private, no-store`",
             content_type = "application/octet-stream", body = [u8]),
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such attachment in the agent's tenant (unknown, another \
@@ -44,6 +88,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         (status = 502, description = "Meta could not be reached or answered with an error \
             (`upstream`), the file is over 100 MiB (`too_large`), or its address is not one the \
             relay fetches from (`unfetchable`)", body = ErrorBody),
+        (status = 503, description = "The relay is fetching 16 attachments already (`busy`); \
+            try again after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait: 1"))),
     )
 )]
 pub async fn fetch(
@@ -70,6 +117,11 @@ pub async fn fetch(
     .ok_or_else(|| {
         ApiError::internal("reading the attachment's channel", "the channel is missing")
     })?;
+    // Taken only now: a request that is refused or finds nothing holds no place.
+    let Some(place) = state.media.admit() else {
+        tracing::info!(media = media.id.as_str(), "attachment fetch refused: busy");
+        return Ok(busy());
+    };
     let (download, mime_type) = match media.source_kind.as_str() {
         "whatsapp_media_id" => whatsapp(&state, &channel, &media).await?,
         "url" => match state.graph.download(None, &media.source).await {
@@ -83,7 +135,7 @@ pub async fn fetch(
             ));
         }
     };
-    respond(&state, &media, download, mime_type).await
+    respond(&state, &media, download, mime_type, place).await
 }
 
 /// `GET /{media_id}` with the channel's token, then its URL with the same token.
@@ -199,61 +251,56 @@ async fn failed(
     }
 }
 
-/// 200 with the bytes: passed on as they arrive when the length is announced, else read
-/// first (up to the limit) to know it.
+/// 200 with the bytes, passed on piece by piece as they arrive (the relay holds one piece
+/// at a time, whatever the file's size), with Meta's `Content-Length` when it announced
+/// one. Without one, the answer is chunked: a file found to be over the limit on the way
+/// is cut off, and the desktop sees a body that ended before its last chunk. `place` is
+/// held by the body until it has been passed on or the client has gone.
 async fn respond(
     state: &Arc<AppState>,
     media: &StoredMedia,
-    mut download: Download,
+    download: Download,
     mime_type: Option<String>,
+    place: OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
     let content_type = mime_type
         .or_else(|| download.content_type.clone())
         .and_then(|value| HeaderValue::from_str(value.trim()).ok())
         .filter(|value| !value.is_empty())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let (length, body) = match download.length {
-        Some(length) if length > MAX_MEDIA_BYTES => {
-            return Err(failed(state, media, None, MediaError::TooLarge).await);
-        }
-        Some(length) => {
-            let id = media.id.clone();
-            let chunks = futures_util::stream::unfold(Some(download), move |download| {
-                let id = id.clone();
-                async move {
-                    let mut download = download?;
-                    match download.chunk().await {
-                        Ok(Some(chunk)) => Some((Ok(chunk), Some(download))),
-                        Ok(None) => None,
-                        Err(error) => {
-                            tracing::warn!(media = id.as_str(), %error, "attachment download broke off");
-                            Some((Err(error), None))
-                        }
-                    }
-                }
-            });
-            (length, Body::from_stream(chunks))
-        }
-        None => {
-            let mut bytes = Vec::new();
-            loop {
-                match download.chunk().await {
-                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                    Ok(None) => break,
-                    Err(error) => return Err(failed(state, media, None, error).await),
+    if download
+        .length
+        .is_some_and(|length| length > MAX_MEDIA_BYTES)
+    {
+        return Err(failed(state, media, None, MediaError::TooLarge).await);
+    }
+    let length = download.length;
+    let id = media.id.clone();
+    let chunks = futures_util::stream::unfold(Some((download, place)), move |open| {
+        let id = id.clone();
+        async move {
+            let (mut download, place) = open?;
+            match download.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some((download, place)))),
+                Ok(None) => None,
+                Err(error) => {
+                    tracing::warn!(media = id.as_str(), %error, "attachment download broke off");
+                    Some((Err(error), None))
                 }
             }
-            (bytes.len() as u64, Body::from(bytes))
         }
-    };
-    Response::builder()
+    });
+    let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, length)
         .header(header::CACHE_CONTROL, "private, no-store")
         // What a customer sent must never run as the relay's own page.
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(header::CONTENT_SECURITY_POLICY, "sandbox")
-        .body(body)
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox");
+    if let Some(length) = length {
+        response = response.header(header::CONTENT_LENGTH, length);
+    }
+    response
+        .body(Body::from_stream(chunks))
         .map_err(|e| ApiError::internal("answering with the attachment", e))
 }

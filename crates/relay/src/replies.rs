@@ -533,30 +533,61 @@ fn backoff(settings: &ReplySettings, attempt: u32, code: i64) -> Duration {
     full.mul_f64(jitter)
 }
 
+/// Why a reply ends when its contact is erased while it is on its way.
+pub const CONTACT_ERASED: &str = "contact erased: the contact was erased while this reply was \
+    on its way, so nothing about it is kept (if Meta had already taken it, it may have been \
+    delivered)";
+
 /// Sends a reserved reply until it is sent, fails for good, or its outcome is unknown.
 /// Returns its final record (`None` if the store could not be read or written, in which
-/// case the reply stays queued and is resumed at the next start).
+/// case the reply stays queued and is resumed at the next start). A reply whose contact
+/// was erased meanwhile ends as failed with [`CONTACT_ERASED`]; that record is the
+/// caller's only copy, since the erasure took the reply's row with it.
 pub async fn deliver(
     state: Arc<AppState>,
     record: ReplyRecord,
     actor: String,
 ) -> Option<ReplyRecord> {
     let (tenant, key) = (record.tenant.clone(), record.key.clone());
+    let read = |state: &Arc<AppState>| {
+        let (store, tenant, key) = (Arc::clone(&state.store), tenant.clone(), key.clone());
+        crate::error::blocking("reading the reply", move || store.reply(&tenant, &key))
+    };
     loop {
         match attempt(&state, &record, &actor).await {
             Ok(Next::Done) => break,
             Ok(Next::RetryAfter(delay)) => tokio::time::sleep(delay).await,
             Err(error) => {
+                // Only an erasure deletes a reply's row; without it this is no failure
+                // to resume but the end of the reply.
+                if let Ok(None) = read(&state).await {
+                    return Some(erased(&record));
+                }
                 tracing::error!(%tenant, %key, %error, "a reply could not be processed; it stays queued");
                 return None;
             }
         }
     }
-    let store = Arc::clone(&state.store);
-    crate::error::blocking("reading the reply", move || store.reply(&tenant, &key))
-        .await
-        .ok()
-        .flatten()
+    match read(&state).await {
+        Ok(Some(done)) => Some(done),
+        Ok(None) => Some(erased(&record)),
+        Err(_) => None,
+    }
+}
+
+/// The end of a reply whose contact was erased while it was on its way.
+fn erased(record: &ReplyRecord) -> ReplyRecord {
+    tracing::info!(tenant = %record.tenant, key = %record.key, "a reply's contact was erased while it was on its way");
+    ReplyRecord {
+        state: ReplyState::Failed,
+        failure: Some(SendFailure {
+            code: 0,
+            subcode: None,
+            reason: CONTACT_ERASED.into(),
+            retryable: false,
+        }),
+        ..record.clone()
+    }
 }
 
 enum Next {

@@ -83,6 +83,7 @@ pub struct AppState {
     pub login: crate::auth::LoginGuard,
     pub revocations: crate::revocation::Revocations,
     pub graph: crate::graph::Graph,
+    pub media: crate::media::MediaGate,
     pub settings: Settings,
 }
 
@@ -131,6 +132,7 @@ impl Relay {
                 login: crate::auth::LoginGuard::default(),
                 revocations: crate::revocation::Revocations::default(),
                 graph: crate::graph::Graph::new(settings.graph.clone())?,
+                media: crate::media::MediaGate::default(),
                 settings,
             }),
         })

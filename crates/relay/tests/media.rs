@@ -1,6 +1,7 @@
 //! `GET /v1/media/{id}` end to end: the real relay binary fetches attachments it saw in
 //! signed webhooks from metasim, which serves WhatsApp media behind the channel's token
-//! (with URLs that expire) and Messenger attachment URLs from its CDN.
+//! (with URLs that expire) and Messenger attachment URLs from its CDN (slowly, when a test
+//! needs downloads under way).
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,8 @@ mod common;
 use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::{Value, json};
-use ventana_metasim::graph::{GraphSim, GraphSimConfig};
+use std::time::{Duration, Instant};
+use ventana_metasim::graph::{GraphSim, GraphSimConfig, Pace};
 
 const PAGE_TOKEN: &str = "EAAG-page-token-for-media-tests";
 const WA_TOKEN: &str = "EAAG-whatsapp-token-for-media-tests";
@@ -394,5 +396,151 @@ async fn attachments_on_the_relays_own_network_are_not_fetched() {
             .await;
         let fetched = world.fetch(&media_id(&event), Some(&world.ana)).await;
         assert_error(&fetched, 502, "unfetchable");
+    }
+}
+
+/// The resident memory of process `pid`, in bytes (`VmRSS` in /proc/<pid>/status).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_16_attachments_are_fetched_at_once_and_the_next_is_told_to_come_back() {
+    let world = world().await;
+    // 1 MiB at 16 KiB every 50 ms: each download is under way for over 3 s.
+    let file: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let url = world.sim.add_cdn_file_paced(
+        "v/t42.1790-2/slow_n.mp4",
+        "video/mp4",
+        file.clone(),
+        Pace {
+            chunk: 16 * 1024,
+            every: Duration::from_millis(50),
+            length: true,
+        },
+    );
+    let id = media_id(
+        &world
+            .messenger_attachment("m_media_slow", "video", &url)
+            .await,
+    );
+    let fetch = || {
+        http()
+            .get(format!("{}/v1/media/{id}", world.base))
+            .bearer_auth(&world.ana)
+            .send()
+    };
+    let mut streaming = Vec::new();
+    for n in 0..16 {
+        let mut response = fetch().await.unwrap();
+        assert_eq!(response.status(), 200, "fetch {n}");
+        let first = response.chunk().await.unwrap().expect("a first piece");
+        assert_eq!(&first[..], &file[..first.len()], "fetch {n} streams");
+        streaming.push((response, first.len()));
+    }
+    let asked = Instant::now();
+    let busy = world.fetch(&id, Some(&world.ana)).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "answered at once, not queued: {:?}",
+        asked.elapsed()
+    );
+    assert_error(&busy, 503, "busy");
+    assert_eq!(busy.header("retry-after"), "1");
+
+    // The 16 go on to their end, byte for byte.
+    let (mut first, mut received) = streaming.remove(0);
+    while let Some(piece) = first.chunk().await.unwrap() {
+        assert_eq!(&piece[..], &file[received..received + piece.len()]);
+        received += piece.len();
+    }
+    assert_eq!(received, file.len(), "the whole file, in order");
+    // A finished download frees its place; so do clients that leave.
+    drop(streaming);
+    let mut status = 0;
+    for _ in 0..100 {
+        let response = fetch().await.unwrap();
+        status = response.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "places are given back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mib_attachment_is_streamed_through_without_the_relay_holding_it() {
+    let world = world().await;
+    let pid = world._relay.child.id();
+    let size = 50 * 1024 * 1024;
+    let file: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    // With and without a `Content-Length` from the CDN.
+    for (n, length) in [(0, true), (1, false)] {
+        let url = world.sim.add_cdn_file_paced(
+            &format!("v/t42.1790-2/big_{n}.mp4"),
+            "video/mp4",
+            file.clone(),
+            Pace {
+                chunk: 256 * 1024,
+                every: Duration::from_millis(5),
+                length,
+            },
+        );
+        let id = media_id(
+            &world
+                .messenger_attachment(&format!("m_media_big_{n}"), "video", &url)
+                .await,
+        );
+        let before = resident_bytes(pid);
+        let request = http()
+            .get(format!("{}/v1/media/{id}", world.base))
+            .bearer_auth(&world.ana)
+            .send();
+        let expected = file.clone();
+        let reading = tokio::spawn(async move {
+            let mut response = request.await.unwrap();
+            let status = response.status().as_u16();
+            let announced = response.headers().get("content-length").cloned();
+            let mut at = 0;
+            while let Some(piece) = response.chunk().await.unwrap() {
+                assert_eq!(&piece[..], &expected[at..at + piece.len()], "at {at}");
+                at += piece.len();
+            }
+            (status, announced, at)
+        });
+        let mut peak = before;
+        while !reading.is_finished() {
+            peak = peak.max(resident_bytes(pid));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (status, announced, received) = reading.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(received, size, "every byte, in order");
+        let grew = peak.saturating_sub(before);
+        assert!(
+            grew < 16 * 1024 * 1024,
+            "the relay's memory grew by {} MiB while passing on a {} MiB file (Content-Length: {length})",
+            grew / (1024 * 1024),
+            size / (1024 * 1024)
+        );
+        assert_eq!(
+            announced.map(|v| v.to_str().unwrap().to_owned()),
+            length.then(|| size.to_string()),
+            "the length is passed on when the CDN announced it"
+        );
     }
 }

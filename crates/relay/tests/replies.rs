@@ -651,3 +651,149 @@ async fn an_expired_token_marks_the_channel_until_an_admin_reconnects_it() {
     assert_eq!(retried["state"], "sent");
     assert_eq!(world.sim.send_count("ventana:k-190"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_in_flight_when_its_contact_is_erased_fails_and_recreates_nothing() {
+    let mut world = world().await;
+    let user = "5215577001122";
+    let conversation = world
+        .customer_wrote(
+            PHONE_NUMBER_ID,
+            user,
+            "borren mis datos",
+            TimeDelta::minutes(3),
+        )
+        .await;
+    let contact = world
+        .events()
+        .await
+        .iter()
+        .find(|e| e["conversation"] == conversation.as_str())
+        .unwrap()["contact"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Meta takes the send but answers only after 2 s; no webhooks follow it.
+    world.sim.set_outcome(PHONE_NUMBER_ID, Outcome::Silent);
+    world.sim.fail_next(
+        PHONE_NUMBER_ID,
+        1,
+        Failure::Timeout {
+            respond_after: std::time::Duration::from_secs(2),
+            sent: true,
+        },
+    );
+    let sending = {
+        let (base, agent, conversation) = (
+            world.base.clone(),
+            world.agent.clone(),
+            conversation.clone(),
+        );
+        tokio::spawn(async move {
+            request(
+                reqwest::Method::POST,
+                &base,
+                &format!("/v1/conversations/{conversation}/replies"),
+                &agent,
+                Some("k-erased"),
+                text("Claro, ya mismo"),
+            )
+            .await
+        })
+    };
+    for _ in 0..500 {
+        if world.sim.send_count("ventana:k-erased") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        world.sim.send_count("ventana:k-erased"),
+        1,
+        "the call is in flight"
+    );
+    let (status, receipt) = request(
+        reqwest::Method::POST,
+        &world.base,
+        &format!("/v1/contacts/{contact}/erase"),
+        &world.admin,
+        None,
+        json!({"confirm": "ERASE"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["replies_removed"], 1, "{receipt}");
+
+    // Meta's answer comes back after the erasure: the reply ends as failed, for a reason
+    // the agent can read, and nothing about the contact is recorded again.
+    let (status, reply) = sending.await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["state"], "failed", "{reply}");
+    let reason = reply["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("contact erased"), "{reply}");
+    let check = |events: &[Value]| {
+        let erased_at = events
+            .iter()
+            .position(|e| e["type"] == "contact_erased")
+            .expect("the erasure is in the log");
+        let after: Vec<&Value> = events[erased_at + 1..]
+            .iter()
+            .filter(|e| {
+                e["contact"] == contact.as_str() || e["conversation"] == conversation.as_str()
+            })
+            .collect();
+        assert!(after.is_empty(), "recorded after the erasure: {after:?}");
+        assert!(
+            !serde_json::to_string(events)
+                .unwrap()
+                .contains("Claro, ya mismo"),
+            "the reply's text is in no event"
+        );
+    };
+    check(&world.events().await);
+    let (status, _) = get_json(
+        &world.base,
+        &format!("/v1/conversations/{conversation}"),
+        &world.admin,
+    )
+    .await;
+    assert_eq!(status, 404, "the conversation stays erased");
+    let (status, _) = get_json(
+        &world.base,
+        &format!("/v1/conversations/{conversation}/replies/k-erased"),
+        &world.agent,
+    )
+    .await;
+    assert_eq!(status, 404, "the reply went with its conversation");
+
+    // A restart finds nothing to resume: nothing is sent again, nothing re-created.
+    let head_before = head(&world.base, &world.admin).await;
+    world.relay.take().unwrap().kill();
+    let relay = start_relay(&world.data_dir, &world.sim);
+    world.base = relay.base.clone();
+    world.relay = Some(relay);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(world.sim.send_count("ventana:k-erased"), 1);
+    assert_eq!(head(&world.base, &world.admin).await, head_before);
+    check(&world.events().await);
+    let db = rusqlite::Connection::open_with_flags(
+        world.data_dir.join("relay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    for sql in [
+        "SELECT count(*) FROM conversations WHERE contact_id = ?1",
+        "SELECT count(*) FROM contacts WHERE id = ?1",
+    ] {
+        let found: i64 = db.query_row(sql, [&contact], |row| row.get(0)).unwrap();
+        assert_eq!(found, 0, "{sql}");
+    }
+    let found: i64 = db
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE external_id = ?1",
+            [user],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(found, 0, "no contact row for the erased number");
+}

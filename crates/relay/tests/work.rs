@@ -28,11 +28,16 @@ fn messenger_from(page: &str, psid: &str, mid: &str, text: &str, at_ms: i64) -> 
 
 /// A WhatsApp text from `wa_id` at `at_s` (seconds).
 fn whatsapp_from(wa_id: &str, wamid: &str, text: &str, at_s: i64) -> Vec<u8> {
+    whatsapp_named(wa_id, "Rosa", wamid, text, at_s)
+}
+
+/// A WhatsApp text from `wa_id`, whose profile name is `name`, at `at_s` (seconds).
+fn whatsapp_named(wa_id: &str, name: &str, wamid: &str, text: &str, at_s: i64) -> Vec<u8> {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "300000000000001", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": "Rosa"}, "wa_id": wa_id}],
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
             "messages": [{"from": wa_id, "id": wamid, "timestamp": at_s.to_string(), "type": "text",
                           "text": {"body": text}}]}}]}]})
     .to_string()
@@ -736,4 +741,244 @@ async fn signatures_still_gate_everything() {
     let wrong = signature_header(b"not the secret", &body);
     assert_eq!(post_webhook(&base, &body, Some(wrong)).await, 403);
     assert_eq!(head(&base, &ana).await, 0);
+}
+
+/// `SELECT count(*) …` with one parameter, on the live store (read-only, beside the relay).
+fn count(data_dir: &Path, sql: &str, param: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        data_dir.join("relay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(sql, [param], |row| row.get(0)).unwrap()
+}
+
+async fn erase(base: &str, token: &str, contact: &str) -> Value {
+    let (status, receipt) = send(
+        reqwest::Method::POST,
+        base,
+        &format!("/v1/contacts/{contact}/erase"),
+        token,
+        json!({"confirm": "ERASE"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    receipt
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_webhook_of_an_erased_contact_stores_nothing_about_them() {
+    let (_tmp, data_dir) = data_dir();
+    set_up(&data_dir);
+    let relay = RelayProcess::start(&data_dir);
+    let base = relay.base.clone();
+    let ana = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A number and a name found nowhere else in the data dir.
+    let number = "5219988776655";
+    let name = "Filomena Quetzal-Brandt";
+    let now_s = now_ms() / 1000;
+    let body = whatsapp_named(number, name, "wamid.REDELIVERED_1", "hola, soy yo", now_s);
+    assert_eq!(post_signed(&base, &body).await, 200);
+    let events = all_events(&base, &ana).await;
+    let (_, contact) = ids_of(&events, "hola, soy yo");
+    erase(&base, &ana, &contact).await;
+    let head_after_erasure = head(&base, &ana).await;
+    assert_eq!(
+        files_containing(&data_dir, number.as_bytes()),
+        Vec::<String>::new()
+    );
+
+    // Meta redelivers the very same signed body (it had not seen our 200, say).
+    assert_eq!(post_signed(&base, &body).await, 200);
+    assert_eq!(
+        head(&base, &ana).await,
+        head_after_erasure,
+        "the redelivery adds nothing to the log"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM contacts WHERE external_id = ?1",
+            number
+        ),
+        0,
+        "no contact row for the erased number"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM contacts WHERE name = ?1",
+            name
+        ),
+        0,
+        "no contact row with the erased name"
+    );
+    for needle in [number, name] {
+        assert_eq!(
+            files_containing(&data_dir, needle.as_bytes()),
+            Vec::<String>::new(),
+            "{needle:?} is in no file of the data dir"
+        );
+    }
+
+    // A genuinely new message from the same person is a new contact, stored as usual.
+    let again = whatsapp_named(number, name, "wamid.AFTER_ERASURE_1", "otra vez yo", now_s);
+    assert_eq!(post_signed(&base, &again).await, 200);
+    assert_eq!(head(&base, &ana).await, head_after_erasure + 1);
+    let events = all_events(&base, &ana).await;
+    let (_, new_contact) = ids_of(&events, "otra vez yo");
+    assert_ne!(new_contact, contact, "a new contact, not the erased one");
+    relay.kill();
+    let db = rusqlite::Connection::open(data_dir.join("relay.db")).unwrap();
+    let rows: Vec<(String, Option<String>)> = db
+        .prepare("SELECT id, name FROM contacts WHERE external_id = ?1")
+        .unwrap()
+        .query_map([number], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, vec![(new_contact, Some(name.to_owned()))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_workflow_changes_racing_an_erasure_leave_nothing_under_the_contact() {
+    let (_tmp, data_dir) = data_dir();
+    set_up(&data_dir);
+    let relay = RelayProcess::start(&data_dir);
+    let base = relay.base.clone();
+    let ana = login(&base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Enough history that the erasure's transaction takes a while: the requests below
+    // read the conversation while it runs and append after it commits.
+    let psid = "7100000000000777";
+    let at = now_ms() - 60_000;
+    let messaging: Vec<Value> = (0..400)
+        .map(|n| {
+            json!({"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": at + n,
+                   "message": {"mid": format!("m_race_{n}"), "text": format!("race {n}")}})
+        })
+        .collect();
+    let body =
+        json!({"object": "page", "entry": [{"id": PAGE_ID, "time": at, "messaging": messaging}]})
+            .to_string()
+            .into_bytes();
+    assert_eq!(post_signed(&base, &body).await, 200);
+    let events = all_events(&base, &ana).await;
+    let (conversation, contact) = ids_of(&events, "race 0");
+
+    let erased = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut racers = Vec::new();
+    for racer in 0..6 {
+        let (base, ana, conversation, erased) = (
+            base.clone(),
+            ana.clone(),
+            conversation.clone(),
+            std::sync::Arc::clone(&erased),
+        );
+        racers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut after = 0;
+            for n in 0.. {
+                let path = format!("/v1/conversations/{conversation}");
+                let (status, body) = if (racer + n) % 2 == 0 {
+                    send(
+                        reqwest::Method::POST,
+                        &base,
+                        &format!("{path}/notes"),
+                        &ana,
+                        json!({"text": format!("note {racer}/{n}")}),
+                    )
+                    .await
+                } else {
+                    send(
+                        reqwest::Method::PATCH,
+                        &base,
+                        &path,
+                        &ana,
+                        json!({"labels": [format!("label-{racer}-{n}")]}),
+                    )
+                    .await
+                };
+                answers.push((status, body));
+                if erased.load(std::sync::atomic::Ordering::SeqCst) {
+                    after += 1;
+                    if after >= 3 {
+                        break;
+                    }
+                }
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let receipt = erase(&base, &ana, &contact).await;
+    erased.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut not_found = 0;
+    for racer in racers {
+        for (status, body) in racer.await.unwrap() {
+            match status {
+                200 => {}
+                404 => {
+                    assert_eq!(body["code"], "not_found", "{body}");
+                    not_found += 1;
+                }
+                other => panic!("a racing request answered {other}: {body}"),
+            }
+        }
+    }
+    assert!(not_found >= 6, "the racers ran on after the erasure");
+
+    let events = all_events(&base, &ana).await;
+    let erased_at = events
+        .iter()
+        .position(|e| e["event"]["type"] == "contact_erased")
+        .unwrap();
+    assert_eq!(
+        events[erased_at]["event"]["receipt"], receipt["receipt"],
+        "{receipt}"
+    );
+    let after: Vec<&Value> = events[erased_at + 1..]
+        .iter()
+        .filter(|e| {
+            e["event"]["contact"] == contact.as_str()
+                || e["event"]["conversation"] == conversation.as_str()
+        })
+        .collect();
+    assert!(
+        after.is_empty(),
+        "appended under the erased contact after its erasure: {after:?}"
+    );
+    assert!(
+        events[..erased_at]
+            .iter()
+            .filter(|e| e["event"]["contact"] == contact.as_str())
+            .all(|e| e["event"]["type"] == "redacted"),
+        "what came before is tombstones"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM events WHERE contact_id = ?1 AND type NOT IN ('redacted', 'contact_erased')",
+            &contact
+        ),
+        0
+    );
+    for table in ["conversations WHERE id", "contacts WHERE id"] {
+        let id = if table.starts_with("conv") {
+            &conversation
+        } else {
+            &contact
+        };
+        assert_eq!(
+            count(&data_dir, &format!("SELECT count(*) FROM {table} = ?1"), id),
+            0,
+            "{table}"
+        );
+    }
+    relay.kill();
 }

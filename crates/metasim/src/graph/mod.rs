@@ -16,7 +16,8 @@
 //!   (under `/media-download/`) serves the bytes to the same bearer token (§3c) for 5
 //!   minutes. A media id from a webhook lives 7 days.
 //! - `GET /cdn/{path}`: Messenger/Instagram attachment URLs, without auth; a file put there
-//!   with an expiry answers 403 "URL signature expired" afterwards, as Meta's CDN does.
+//!   with an expiry answers 403 "URL signature expired" afterwards, as Meta's CDN does;
+//!   one put there with a [`Pace`] is sent piece by piece, as over a slow link.
 //!
 //! Time is wall-clock time plus an offset a test can move ([`GraphSim::advance`]), so that
 //! a test can close a window without waiting a day. Windows are fed by inbound webhooks
@@ -294,6 +295,19 @@ struct CdnFile {
     bytes: Vec<u8>,
     /// Signed URLs (`oh`, `oe` in the query, like Meta's CDN) stop working at this sim time.
     expiry: Option<CdnExpiry>,
+    /// Sent piece by piece instead of at once.
+    pace: Option<Pace>,
+}
+
+/// How the fake CDN sends a file put there with [`GraphSim::add_cdn_file_paced`]: `chunk`
+/// bytes, then a pause of `every`, until the end, as over a slow link. Without `length` the
+/// answer announces no `Content-Length` (chunked transfer encoding), as a CDN streaming a
+/// file it has not finished reading does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub chunk: usize,
+    pub every: Duration,
+    pub length: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -806,6 +820,29 @@ impl GraphSim {
                 mime_type: mime_type.to_owned(),
                 bytes,
                 expiry: None,
+                pace: None,
+            },
+        );
+        format!("{}/cdn/{path}", self.shared.base_url)
+    }
+
+    /// Like [`GraphSim::add_cdn_file`], but the file is sent at `pace`: a test can see what
+    /// the relay does while a large download is under way.
+    pub fn add_cdn_file_paced(
+        &self,
+        path: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+        pace: Pace,
+    ) -> String {
+        let path = path.trim_start_matches('/').to_owned();
+        self.shared.state().cdn.insert(
+            path.clone(),
+            CdnFile {
+                mime_type: mime_type.to_owned(),
+                bytes,
+                expiry: None,
+                pace: Some(pace),
             },
         );
         format!("{}/cdn/{path}", self.shared.base_url)
@@ -839,6 +876,7 @@ impl GraphSim {
                 mime_type: mime_type.to_owned(),
                 bytes,
                 expiry: Some(CdnExpiry { at, signature }),
+                pace: None,
             },
         );
         url

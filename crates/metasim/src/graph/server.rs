@@ -11,7 +11,7 @@ use super::request::{self, MessagingContent, WhatsAppContent};
 use super::template::{GraphTemplate, TemplateCategory, TemplateStatus};
 use super::{
     Attempt, AttemptError, ChannelEntry, DEFAULT_VERSION, Failure, Job, MEDIA_URL_TTL, MediaUrl,
-    PostedWebhook, SendRecord, SentTemplate, Shared, State,
+    Pace, PostedWebhook, SendRecord, SentTemplate, Shared, State,
 };
 use crate::ids::random_alnum;
 use crate::meta_json;
@@ -73,6 +73,8 @@ struct Reply {
     content_type: String,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
+    /// Send the body piece by piece (a paced CDN file).
+    pace: Option<Pace>,
 }
 
 /// What a handler produced: the answer, the webhooks to post, and how long to sit on the
@@ -102,6 +104,7 @@ struct Done {
     webhooks: Vec<Webhook>,
     /// Graph JSON (gets Graph's headers) or raw bytes (CDN, media download).
     graph: bool,
+    pace: Option<Pace>,
 }
 
 impl Done {
@@ -112,6 +115,7 @@ impl Done {
             body,
             webhooks,
             graph: true,
+            pace: None,
         }
     }
 
@@ -122,6 +126,7 @@ impl Done {
             body,
             webhooks: Vec::new(),
             graph: false,
+            pace: None,
         }
     }
 }
@@ -203,7 +208,34 @@ fn respond(reply: Reply) -> Response {
             headers.insert(name, value);
         }
     }
-    (status, headers, Body::from(reply.body)).into_response()
+    let body = match reply.pace {
+        None => Body::from(reply.body),
+        Some(pace) => {
+            if pace.length {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(reply.body.len()));
+            }
+            paced(Bytes::from(reply.body), pace)
+        }
+    };
+    (status, headers, body).into_response()
+}
+
+/// `bytes` as a body sent `pace.chunk` bytes at a time, `pace.every` apart.
+fn paced(bytes: Bytes, pace: Pace) -> Body {
+    let chunk = pace.chunk.max(1);
+    Body::from_stream(futures_util::stream::unfold(0, move |at: usize| {
+        let bytes = bytes.clone();
+        async move {
+            if at >= bytes.len() {
+                return None;
+            }
+            if at > 0 {
+                tokio::time::sleep(pace.every).await;
+            }
+            let end = bytes.len().min(at.saturating_add(chunk));
+            Some((Ok::<_, std::convert::Infallible>(bytes.slice(at..end)), end))
+        }
+    }))
 }
 
 /// Answers `call`, recording it as an attempt.
@@ -226,6 +258,7 @@ fn route(state: &mut State, base: &str, call: &Call) -> Answer {
                 content_type: done.content_type,
                 headers,
                 body: done.body,
+                pace: done.pace,
             };
             (reply, done.webhooks, None)
         }
@@ -248,6 +281,7 @@ fn route(state: &mut State, base: &str, call: &Call) -> Answer {
                 content_type: JSON.to_owned(),
                 headers,
                 body,
+                pace: None,
             };
             let code = AttemptError {
                 code: error.code,
@@ -994,7 +1028,10 @@ fn cdn(state: &State, call: &Call, path: &str) -> Done {
                 return forbidden("URL signature expired");
             }
         }
-        return Done::raw(200, &file.mime_type, file.bytes.clone());
+        return Done {
+            pace: file.pace,
+            ..Done::raw(200, &file.mime_type, file.bytes.clone())
+        };
     }
     let extension = path
         .split('?')

@@ -150,6 +150,9 @@ pub struct Appended {
     pub entries: Vec<LogEntry>,
     /// How many events were already in the log (redeliveries).
     pub duplicates: usize,
+    /// How many events the relay made about a conversation that was erased meanwhile
+    /// (dropped: nothing is recorded about an erased contact).
+    pub dropped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -457,10 +457,49 @@ fn last_seq(
         .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))
 }
 
+/// Whether the tenant's log has an event with this stable id (one point lookup on the
+/// `(tenant_id, id)` unique key).
+fn event_known(
+    connection: &Connection,
+    tenant: &TenantId,
+    id: &EventId,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT 1 FROM events WHERE tenant_id = ?1 AND id = ?2")?
+        .exists(params![tenant.as_str(), id.as_str()])?)
+}
+
+/// Whether the conversation still exists, with this contact, in this tenant.
+fn conversation_exists(
+    connection: &Connection,
+    tenant: &TenantId,
+    contact: &ContactId,
+    conversation: &ConversationId,
+) -> Result<bool, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT 1 FROM conversations WHERE id = ?1 AND tenant_id = ?2 AND contact_id = ?3",
+        )?
+        .exists(params![
+            conversation.as_str(),
+            tenant.as_str(),
+            contact.as_str()
+        ])?)
+}
+
 /// Appends `events` inside the writer's transaction; see [`Storage::append`]. Each new
 /// event also updates the conversation's state columns (`project`), and may bring
 /// derived events with it (a resolved conversation reopening), appended in the same
 /// transaction.
+///
+/// Two checks keep an erased contact erased (invariant 9). A webhook event whose id the
+/// log already has is skipped *before* its contact is resolved: an erased contact's
+/// events stay in the log as tombstones under the same ids, so a redelivery must not
+/// write the person's id and name back into `contacts`. An event the relay made about a
+/// conversation (a reply's outcome, a note, a workflow change, an escalation) is dropped
+/// when the conversation is gone: its handler read the conversation before an erasure
+/// that committed since. Both run in the writer's transaction, which serialises them
+/// with the erasure, so neither can race it.
 fn append_in(
     connection: &Connection,
     state: &mut WriterState,
@@ -473,6 +512,10 @@ fn append_in(
     while let Some(new) = queue.pop_front() {
         let (contact, conversation) = match (&new.contact, &new.conversation) {
             (Some(contact), _) => {
+                if event_known(connection, &new.tenant, &new.id)? {
+                    appended.duplicates += 1;
+                    continue;
+                }
                 let (contact, conversation) =
                     resolve_contact(connection, state, &new.tenant, &new.channel, contact)?;
                 (
@@ -481,6 +524,10 @@ fn append_in(
                 )
             }
             (None, Some((contact, conversation))) => {
+                if !conversation_exists(connection, &new.tenant, contact, conversation)? {
+                    appended.dropped += 1;
+                    continue;
+                }
                 (Some(contact.clone()), Some(conversation.clone()))
             }
             (None, None) => (None, None),

@@ -661,7 +661,7 @@ impl WorkStore for SqliteStore {
                 };
                 let failure = failure.map(json_text).transpose()?;
                 // An echo may have proved the send already: never step back from `sent`.
-                connection.execute(
+                let changed = connection.execute(
                     "UPDATE replies SET state = ?3, message_id = coalesce(?4, message_id),
                          failure = ?5, updated_at = ?6
                      WHERE tenant_id = ?1 AND idempotency_key = ?2 AND state != 'sent'",
@@ -674,6 +674,27 @@ impl WorkStore for SqliteStore {
                         now_text()
                     ],
                 )?;
+                // The row is gone only when the contact was erased while the call was in
+                // flight: record nothing about them (no events, no row brought back). The
+                // audit keeps that an agent's reply went to Meta, naming no content and
+                // not Meta's message id (a WhatsApp one can encode the recipient's number).
+                if changed == 0 && read_reply(connection, &tenant, &key)?.is_none() {
+                    if let Some(mut record) = audit {
+                        if let serde_json::Value::Object(detail) = &mut record.detail {
+                            if let Some(serde_json::Value::Object(outcome)) =
+                                detail.get_mut("outcome")
+                            {
+                                outcome.remove("message_id");
+                            }
+                            detail.insert("contact_erased".into(), true.into());
+                        }
+                        audit_in(connection, &record)?;
+                    }
+                    return Ok(Appended {
+                        dropped: events.len(),
+                        ..Appended::default()
+                    });
+                }
                 let appended = append_in(connection, state, events)?;
                 if let Some(record) = audit {
                     audit_in(connection, &record)?;
@@ -837,6 +858,24 @@ impl WorkStore for SqliteStore {
                         )?
                         .execute(params![tenant.as_str(), seq, json_text(&event)?])?;
                 }
+                // The `contact_erased` event is about the conversation, so it is appended
+                // while the conversation still exists (`append_in` drops events about a
+                // conversation that is gone), after the tombstones were read (it is not one).
+                let erased_event = NewEvent {
+                    id: EventId::new(format!("erased:{receipt}")),
+                    tenant: tenant.clone(),
+                    channel: channel.clone(),
+                    contact: None,
+                    conversation: conversation.as_ref().map(|conversation| {
+                        (contact.clone(), ConversationId::new(conversation.clone()))
+                    }),
+                    occurred_at: Utc::now(),
+                    body: EventBody::ContactErased {
+                        receipt: receipt.clone(),
+                    },
+                    media: Vec::new(),
+                };
+                let appended = append_in(connection, state, vec![erased_event])?;
                 let mut media_removed = 0;
                 for id in &media {
                     media_removed += connection
@@ -868,20 +907,6 @@ impl WorkStore for SqliteStore {
                     .contacts
                     .retain(|_, (id, _, _)| id != contact.as_str());
 
-                let erased_event = NewEvent {
-                    id: EventId::new(format!("erased:{receipt}")),
-                    tenant: tenant.clone(),
-                    channel: channel.clone(),
-                    contact: None,
-                    conversation: conversation
-                        .map(|conversation| (contact.clone(), ConversationId::new(conversation))),
-                    occurred_at: Utc::now(),
-                    body: EventBody::ContactErased {
-                        receipt: receipt.clone(),
-                    },
-                    media: Vec::new(),
-                };
-                let appended = append_in(connection, state, vec![erased_event])?;
                 let seq = appended.entries.first().map(|e| e.seq).unwrap_or_default();
                 let erased = ErasureReceipt {
                     receipt: receipt.to_string(),
