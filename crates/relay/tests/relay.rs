@@ -401,6 +401,15 @@ async fn the_openapi_document_is_served_and_secrets_are_sealed_at_rest() {
         "/meta/data-deletion/{app_id}",
         "/meta/data-deletion/status/{code}",
         "/v1/media/{id}",
+        "/v1/agents",
+        "/v1/agents/{id}",
+        "/v1/agents/{id}/password-reset",
+        "/v1/agents/{id}/sessions",
+        "/v1/agents/{id}/sessions/{session}",
+        "/v1/me/password",
+        "/v1/bot-keys",
+        "/v1/bot-keys/{id}",
+        "/v1/bot-keys/{id}/rotate",
     ] {
         assert!(
             spec["paths"][path].is_object(),
@@ -411,6 +420,16 @@ async fn the_openapi_document_is_served_and_secrets_are_sealed_at_rest() {
         spec["paths"]["/v1/conversations/{id}"]["patch"].is_object(),
         "the workflow change is documented"
     );
+    for (path, method) in [
+        ("/v1/agents", "get"),
+        ("/v1/agents", "post"),
+        ("/v1/agents/{id}", "patch"),
+        ("/v1/agents/{id}", "delete"),
+        ("/v1/bot-keys", "post"),
+        ("/v1/bot-keys/{id}", "delete"),
+    ] {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path}");
+    }
     drop(relay);
 
     let mut stored = Vec::new();

@@ -824,6 +824,33 @@ async fn a_redelivered_webhook_of_an_erased_contact_stores_nothing_about_them() 
         );
     }
 
+    // A late webhook about one of their erased messages (a reaction to it) is not stored
+    // either: it would write their number back for an event about a tombstone.
+    let reaction = json!({"object": "whatsapp_business_account", "entry": [{"id": "300000000000001", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": name}, "wa_id": number}],
+            "messages": [{"from": number, "id": "wamid.LATE_REACTION_1", "timestamp": now_s.to_string(),
+                          "type": "reaction",
+                          "reaction": {"message_id": "wamid.REDELIVERED_1", "emoji": "\u{2764}"}}]}}]}]});
+    let reaction = serde_json::to_vec(&reaction).unwrap();
+    assert_eq!(post_signed(&base, &reaction).await, 200);
+    assert_eq!(
+        head(&base, &ana).await,
+        head_after_erasure,
+        "the late reaction adds nothing"
+    );
+    assert_eq!(
+        count(
+            &data_dir,
+            "SELECT count(*) FROM contacts WHERE external_id = ?1",
+            number
+        ),
+        0,
+        "no contact row for a reaction to an erased message"
+    );
+
     // A genuinely new message from the same person is a new contact, stored as usual.
     let again = whatsapp_named(number, name, "wamid.AFTER_ERASURE_1", "otra vez yo", now_s);
     assert_eq!(post_signed(&base, &again).await, 200);

@@ -487,6 +487,33 @@ fn conversation_exists(
         ])?)
 }
 
+/// Whether a webhook event is about a message that is now a tombstone: a delivery or
+/// read status, a reaction, an edit or an unsend that Meta sends after the person was
+/// erased (a late status of a reply sent just before, say). Storing it would write their
+/// platform id back into `contacts` for an event nobody can show.
+fn about_an_erased_message(
+    connection: &Connection,
+    tenant: &TenantId,
+    body: &EventBody,
+) -> Result<bool, StoreError> {
+    use ventana_protocol::event::StatusTarget;
+    let message = match body {
+        EventBody::MessageStatus {
+            target: StatusTarget::Message { message_id },
+            ..
+        }
+        | EventBody::Reaction { message_id, .. }
+        | EventBody::MessageEdited { message_id, .. }
+        | EventBody::MessageUnsent { message_id } => message_id,
+        _ => return Ok(false),
+    };
+    Ok(connection
+        .prepare_cached(
+            "SELECT 1 FROM events WHERE tenant_id = ?1 AND id = ?2 AND type = 'redacted'",
+        )?
+        .exists(params![tenant.as_str(), format!("msg:{message}")])?)
+}
+
 /// Appends `events` inside the writer's transaction; see [`Storage::append`]. Each new
 /// event also updates the conversation's state columns (`project`), and may bring
 /// derived events with it (a resolved conversation reopening), appended in the same
@@ -514,6 +541,10 @@ fn append_in(
             (Some(contact), _) => {
                 if event_known(connection, &new.tenant, &new.id)? {
                     appended.duplicates += 1;
+                    continue;
+                }
+                if about_an_erased_message(connection, &new.tenant, &new.body)? {
+                    appended.dropped += 1;
                     continue;
                 }
                 let (contact, conversation) =
