@@ -23,7 +23,7 @@ use support::{
     App, BusWatch, Keyring, distinct_colours, is_child, mean_brightness, run_in_private_session,
 };
 use ventana_demo::people::*;
-use ventana_demo::{ADMIN, AGENT, DemoRelay, IG_ID, PASSWORD};
+use ventana_demo::{ADMIN, AGENT, DemoOptions, DemoRelay, IG_ID, PASSWORD, TENANT};
 
 /// WebDriver's code for the Enter key.
 const ENTER: &str = "\u{E007}";
@@ -454,4 +454,138 @@ async fn an_agent_sees_channel_settings_but_cannot_change_them() {
     app.screenshot("settings").await;
 
     let _ = app.client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_removes_an_agent_and_the_agents_app_says_so_and_deletes_its_cache() {
+    let test = "an_admin_removes_an_agent_and_the_agents_app_says_so_and_deletes_its_cache";
+    if !is_child(test) {
+        return run_in_private_session(test, Keyring::Unlocked);
+    }
+    let (_xvfb, display) = support::start_xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    // One relay for both apps; the tenant requires removed agents' desktops to wipe.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo = DemoRelay::start_with(
+        &dir.path().join("relay"),
+        listener,
+        DemoOptions {
+            wipe_cache_on_removal: true,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the demo relay did not start: {e:#}"));
+
+    // The agent's app: a second process with its own data dir, signed in as Bo.
+    let agent_dir = dir.path().join("app-agent");
+    let agent = App::launch(&display, &agent_dir, "light").await;
+    sign_in(&agent, &demo.base, AGENT, PASSWORD).await;
+    until_row(&agent, FRESH_TEXT).await;
+    agent
+        .until_attribute("[data-testid=\"connection-status\"]", "data-state", "live")
+        .await;
+    let accounts = agent_dir.join("accounts");
+    let cached: Vec<_> = std::fs::read_dir(&accounts).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "Bo's cache is on disk");
+    assert!(cached[0].path().join("cache.db").exists());
+
+    // The admin's app: the team settings list the agents; Ana removes Bo.
+    let admin = App::launch(&display, &dir.path().join("app-admin"), "light").await;
+    sign_in(&admin, &demo.base, ADMIN, PASSWORD).await;
+    until_row(&admin, FRESH_TEXT).await;
+    admin.click("[data-testid=\"open-team-settings\"]").await;
+    until_count(&admin, "[data-testid=\"agent-row\"]", 2).await;
+    let bo_row = format!("[data-testid=\"agent-row\"][data-email=\"{AGENT}\"]");
+    admin
+        .wait_for(&format!("{bo_row} [data-testid=\"agent-remove\"]"))
+        .await;
+    admin.screenshot("agents").await;
+    admin
+        .click(&format!("{bo_row} [data-testid=\"agent-remove\"]"))
+        .await;
+    admin
+        .until_text(
+            "[data-testid=\"confirm-dialog\"]",
+            &format!("Remove {AGENT}?"),
+        )
+        .await;
+    admin.click("[data-testid=\"confirm-submit\"]").await;
+    until_count(&admin, "[data-testid=\"agent-row\"]", 1).await;
+
+    // Bo's app says why, in words, and its copy of the conversations is gone.
+    let words = format!("Your access to {TENANT} was removed by an admin.");
+    agent
+        .until_text("[data-testid=\"account-notice\"]", &words)
+        .await;
+    agent
+        .until_text(
+            "[data-testid=\"account-notice\"]",
+            "deleted from this computer",
+        )
+        .await;
+    agent.screenshot("removed").await;
+    assert!(
+        rows(&agent).await.is_empty(),
+        "the removed agent still sees conversations"
+    );
+    agent.wait_for("[data-testid=\"sign-in\"]").await;
+    let left: Vec<_> = std::fs::read_dir(&accounts)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the cache is still on disk: {left:?}");
+    let list = std::fs::read_to_string(agent_dir.join("accounts.json")).unwrap_or_default();
+    assert!(!list.contains(AGENT), "{list}");
+
+    // Ana adds Cy: the temporary password is shown once, and Cy must choose their own at
+    // first sign-in, before the inbox.
+    let cy = "cy@acme.test";
+    admin.fill("[data-testid=\"add-agent-email\"]", cy).await;
+    admin.click("[data-testid=\"add-agent-submit\"]").await;
+    admin.wait_for("[data-testid=\"one-time-secret\"]").await;
+    let temporary = admin
+        .js(
+            "return document.querySelector('[data-testid=\"one-time-secret-value\"]').value;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(temporary.len() >= 10, "a temporary password: {temporary:?}");
+    admin.click("[data-testid=\"one-time-secret-done\"]").await;
+    until_count(&admin, "[data-testid=\"agent-row\"]", 2).await;
+    assert!(
+        !admin.texts("body").await.join("").contains(&temporary),
+        "the temporary password is still shown"
+    );
+
+    agent.click("[data-testid=\"dismiss-notice\"]").await;
+    sign_in(&agent, &demo.base, cy, &temporary).await;
+    agent
+        .wait_for("[data-testid=\"password-dialog\"][data-forced=\"true\"]")
+        .await;
+    assert!(
+        rows(&agent).await.is_empty(),
+        "the inbox showed before the new password"
+    );
+    agent
+        .fill("[data-testid=\"password-current\"]", &temporary)
+        .await;
+    agent
+        .fill("[data-testid=\"password-new\"]", "Cy's own password")
+        .await;
+    agent
+        .fill("[data-testid=\"password-again\"]", "Cy's own password")
+        .await;
+    agent.click("[data-testid=\"password-submit\"]").await;
+    until_row(&agent, FRESH_TEXT).await;
+    assert!(
+        agent
+            .texts("[data-testid=\"password-dialog\"]")
+            .await
+            .is_empty()
+    );
+
+    let _ = agent.client.clone().close().await;
+    let _ = admin.client.clone().close().await;
 }

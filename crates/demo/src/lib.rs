@@ -55,6 +55,14 @@ pub mod people {
     pub const ESCALATED_IGSID: &str = "17800000000000012";
 }
 
+/// How the demo's tenant is set up beyond its people and channels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoOptions {
+    /// The tenant requires a desktop to delete an account's cache when the agent's access
+    /// is removed or disabled (`ventana-relay tenant set-policy --wipe-cache-on-removal`).
+    pub wipe_cache_on_removal: bool,
+}
+
 /// A running demo relay and the metasim behind it.
 #[derive(Debug)]
 pub struct DemoRelay {
@@ -69,6 +77,15 @@ impl DemoRelay {
     /// Opens (or creates, seeding the tenant and playing the scenario) the relay in
     /// `data_dir` and serves it on `listener`.
     pub async fn start(data_dir: &Path, listener: TcpListener) -> Result<DemoRelay> {
+        Self::start_with(data_dir, listener, DemoOptions::default()).await
+    }
+
+    /// As [`DemoRelay::start`], with `options` applied when the data dir is new.
+    pub async fn start_with(
+        data_dir: &Path,
+        listener: TcpListener,
+        options: DemoOptions,
+    ) -> Result<DemoRelay> {
         let fresh = !data_dir.join("relay.db").exists();
         let sim = GraphSim::start(GraphSimConfig {
             app_id: APP_ID.parse()?,
@@ -87,7 +104,7 @@ impl DemoRelay {
         settings.graph.instagram_url = sim.base_url();
         let relay = Relay::open(data_dir, settings).context("opening the relay's data dir")?;
         if fresh {
-            seed(&relay)?;
+            seed(&relay, options)?;
         }
         let port = listener.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
@@ -132,7 +149,7 @@ impl DemoRelay {
 }
 
 /// The tenant, its channels, its people.
-fn seed(relay: &Relay) -> Result<()> {
+fn seed(relay: &Relay, options: DemoOptions) -> Result<()> {
     use ventana_protocol::ChannelKind;
     use ventana_relay::admin;
     let state = &relay.state;
@@ -160,6 +177,15 @@ fn seed(relay: &Relay) -> Result<()> {
     admin::set_channel_token(state, TENANT, PHONE_NUMBER_ID, "EAAG-demo-whatsapp")?;
     admin::add_agent(state, TENANT, ADMIN, Role::Admin, PASSWORD)?;
     admin::add_agent(state, TENANT, AGENT, Role::Agent, PASSWORD)?;
+    if options.wipe_cache_on_removal {
+        admin::set_tenant_policy(
+            state,
+            TENANT,
+            ventana_relay::store::TenantPolicy {
+                wipe_cache_on_removal: true,
+            },
+        )?;
+    }
     Ok(())
 }
 

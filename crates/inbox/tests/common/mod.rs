@@ -52,18 +52,33 @@ pub struct World {
     /// A keyring service of this test's own, so tests don't see each other's entries.
     pub service: String,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    tweak: fn(&mut Settings),
 }
 
-fn settings(sim: &GraphSim) -> Settings {
+fn settings(sim: &GraphSim, tweak: fn(&mut Settings)) -> Settings {
     let mut settings = Settings::default();
     settings.graph.facebook_url = sim.base_url();
     settings.graph.instagram_url = sim.base_url();
     settings.replies.retry_base = Duration::from_millis(20);
+    tweak(&mut settings);
     settings
 }
 
+/// Bo, an agent (not an admin) of Acme.
+pub const AGENT_EMAIL: &str = "bo@acme.test";
+
 impl World {
     pub async fn new(name: &str) -> World {
+        Self::new_with(name, |_| {}, |_| {}).await
+    }
+
+    /// A world whose relay runs with `tweak`ed settings, set up further by `setup` (through
+    /// the admin functions, before it serves).
+    pub async fn new_with(
+        name: &str,
+        tweak: fn(&mut Settings),
+        setup: impl FnOnce(&Relay),
+    ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let relay_dir = tmp.path().join("relay");
         let app_dir = tmp.path().join("app");
@@ -78,7 +93,7 @@ impl World {
         sim.add_page(PAGE_ID, PAGE_TOKEN, true);
         sim.add_whatsapp(PHONE_NUMBER_ID, WABA_ID, WA_TOKEN);
         {
-            let relay = Relay::open(&relay_dir, settings(&sim)).unwrap();
+            let relay = Relay::open(&relay_dir, settings(&sim, tweak)).unwrap();
             let state = &relay.state;
             use ventana_relay::admin;
             admin::add_tenant(state, "acme").unwrap();
@@ -118,6 +133,8 @@ impl World {
             admin::set_channel_token(state, "acme", PHONE_NUMBER_ID, WA_TOKEN).unwrap();
             admin::add_agent(state, "acme", EMAIL, Role::Admin, PASSWORD).unwrap();
             admin::add_agent(state, "globex", "gus@globex.test", Role::Agent, PASSWORD).unwrap();
+            admin::add_agent(state, "acme", AGENT_EMAIL, Role::Agent, PASSWORD).unwrap();
+            setup(&relay);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -134,13 +151,14 @@ impl World {
             base,
             service,
             server: None,
+            tweak,
         };
         world.serve(listener);
         world
     }
 
     fn serve(&mut self, listener: TcpListener) {
-        let relay = Relay::open(&self.relay_dir, settings(&self.sim)).unwrap();
+        let relay = Relay::open(&self.relay_dir, settings(&self.sim, self.tweak)).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server::run(listener, relay, async {
@@ -167,6 +185,24 @@ impl World {
     pub async fn start_relay(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.serve(listener);
+    }
+
+    /// Sets Acme's "wipe the desktop's cache when access is removed or disabled" policy,
+    /// as the operator's CLI does (the relay is stopped for it and started again).
+    pub async fn set_wipe_on_removal(&mut self, wipe: bool) {
+        self.stop_relay().await;
+        {
+            let relay = Relay::open(&self.relay_dir, settings(&self.sim, self.tweak)).unwrap();
+            ventana_relay::admin::set_tenant_policy(
+                &relay.state,
+                "acme",
+                ventana_relay::store::TenantPolicy {
+                    wipe_cache_on_removal: wipe,
+                },
+            )
+            .unwrap();
+        }
+        self.start_relay().await;
     }
 
     pub fn secrets(&self) -> Arc<KeyringStore> {
@@ -223,8 +259,8 @@ impl World {
         assert_eq!(status, 200);
     }
 
-    /// The log's head as the relay sees it.
-    pub async fn head(&self) -> u64 {
+    /// An access token of Acme's admin, signed in through the REST API as a client would.
+    pub async fn admin_token(&self) -> String {
         let login: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/v1/auth/login", self.base))
             .json(&json!({"email": EMAIL, "password": PASSWORD}))
@@ -234,9 +270,14 @@ impl World {
             .json()
             .await
             .unwrap();
+        login["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The log's head as the relay sees it.
+    pub async fn head(&self) -> u64 {
         let page: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/v1/events?after=0&limit=1", self.base))
-            .bearer_auth(login["access_token"].as_str().unwrap())
+            .bearer_auth(self.admin_token().await)
             .send()
             .await
             .unwrap()
