@@ -434,3 +434,26 @@ describe('a temporary password', () => {
     expect((await screen.findByTestId('password-error')).textContent).toBe('The current password is wrong.');
   });
 });
+
+describe('an account the relay signed out', () => {
+  it('says why in the sidebar and signs in again with its relay and email filled in', async () => {
+    state.accounts = [
+      {
+        ...ACCOUNT,
+        signed_in: false,
+        signed_out_code: 'access_disabled',
+        sync: { state: 'signed_out', code: 'access_disabled', reason: 'disabled' },
+      },
+    ];
+    render(App);
+
+    await waitFor(() =>
+      expect(screen.getByTestId('connection-status').textContent).toContain(
+        'Your access to Acme was disabled by an admin.',
+      ),
+    );
+    await fireEvent.click(screen.getByTestId('sign-in-again'));
+    expect(((await screen.findByTestId('sign-in-relay')) as HTMLInputElement).value).toBe('https://relay.test');
+    expect((screen.getByTestId('sign-in-email') as HTMLInputElement).value).toBe('ana@acme.test');
+  });
+});
