@@ -436,7 +436,9 @@ impl Account {
     /// with 401): stop, forget the refresh token, and tell the agent why. When the tenant
     /// requires it, the cache, its attachments and keys are deleted too.
     pub(crate) async fn end_session(&self, why: SignedOut) {
-        if self.ended.swap(true, Ordering::SeqCst) {
+        // Once, and not for an account that is already signed out (its missing refresh
+        // token says nothing new about why).
+        if !locked(&self.record).signed_in || self.ended.swap(true, Ordering::SeqCst) {
             return;
         }
         tracing::info!(account = %self.id(), code = %why.code, wipe = why.wipe_cache, "the relay ended the session");
@@ -1285,6 +1287,12 @@ impl Engine {
         Fut: std::future::Future<Output = Result<T, ClientError>>,
     {
         let handle = self.account(account)?;
+        if !locked(&handle.record).signed_in {
+            return Err(EngineError::new(
+                "signed_out",
+                "This account is signed out. Sign in again.",
+            ));
+        }
         let session = &handle.session;
         match session
             .with_access(|token| call(session.client().clone(), token))

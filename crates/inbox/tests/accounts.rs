@@ -359,6 +359,14 @@ async fn the_relay_ending_a_session_signs_the_desktop_out_in_words_and_wipes_whe
             .unwrap()
             .is_none()
     );
+    // Asking the relay for a signed-out account says so, and changes nothing about why.
+    let refused = engine.channels(&bo).await.unwrap_err();
+    assert_eq!(refused.code, "signed_out");
+    assert_eq!(engine.account_notices().len(), 1);
+    assert!(matches!(
+        engine.sync_state(&bo),
+        Ok(SyncState::SignedOut { code, .. }) if code == "access_disabled"
+    ));
     engine.dismiss_notice(notices[0].id);
 
     // Enabled again, signed in again, then removed on a tenant that requires wiping.
