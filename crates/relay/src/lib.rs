@@ -28,3 +28,4 @@ pub mod store;
 pub mod stream;
 pub mod sweeper;
 pub mod webhook;
+pub mod workflow;

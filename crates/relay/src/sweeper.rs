@@ -7,11 +7,11 @@
 use crate::rules;
 use crate::server::AppState;
 use crate::store::NewEvent;
+use crate::workflow;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ventana_protocol::EventBody;
-use ventana_protocol::event::{Actor, ConversationStatus};
 use ventana_protocol::ids::EventId;
 
 /// The events due at `now`: time-based escalations and ended snoozes.
@@ -38,23 +38,15 @@ pub fn due_events(
         }
     }
     for ended in state.store.ended_snoozes(now)? {
+        let reopen = workflow::snooze_ended(&ended.conversation, ended.until);
         events.push(NewEvent {
-            id: EventId::new(format!(
-                "snooze-end:{}:{}",
-                ended.conversation,
-                ended.until.timestamp_millis()
-            )),
+            id: reopen.id,
             tenant: ended.tenant,
             channel: ended.channel,
             contact: None,
             conversation: Some((ended.contact, ended.conversation)),
-            occurred_at: ended.until,
-            body: EventBody::ConversationUpdated {
-                by: Actor::System,
-                status: Some(ConversationStatus::Open),
-                assignee: None,
-                labels: None,
-            },
+            occurred_at: reopen.occurred_at,
+            body: reopen.body,
             media: Vec::new(),
         });
     }

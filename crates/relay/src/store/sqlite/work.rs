@@ -4,57 +4,48 @@
 use super::*;
 use crate::audit::{self, AuditEntry};
 use crate::store::work::*;
-use ventana_protocol::event::{
-    Actor, Assignee, ConversationStatus, OutboundMessage, SendFailure, Sender, SentAs,
-};
+use crate::workflow;
+use ventana_protocol::event::{ConversationStatus, SendFailure, SentAs};
 use ventana_protocol::ids::{IdempotencyKey, ReceiptId};
 
 /// An echo Meta sent of a reply this relay made (its metadata carries our key) is logged
-/// as the reply, not as a message from another app: with the agent as sender, and once.
-/// Returns `None` when the event must be skipped (the reply is already logged as sent).
+/// as the reply, not as a message from another app: with the agent as sender, and once
+/// (`workflow::echo` decides). Returns `None` when the event must be skipped (the reply is
+/// already logged as sent).
 pub(super) fn reconcile_echo(
     connection: &Connection,
     tenant: &TenantId,
     body: EventBody,
 ) -> Result<Option<EventBody>, StoreError> {
-    let EventBody::MessageSent(OutboundMessage {
-        message_id: Some(message_id),
-        idempotency_key: Some(key),
-        content,
-        sender: Sender::ExternalApp { .. },
-        reply_to,
-        ..
-    }) = &body
-    else {
+    let Some(key) = workflow::echo_key(&body).cloned() else {
         return Ok(Some(body));
     };
-    let Some(record) = read_reply(connection, tenant, key)? else {
-        return Ok(Some(body));
-    };
-    if record.state == ReplyState::Sent {
-        return Ok(None);
-    }
-    // The echo is the proof that Meta took the reply even though the relay never heard
-    // back (a timeout, or a stop mid-call): the reply is sent.
-    connection
-        .prepare_cached(
-            "UPDATE replies SET state = 'sent', message_id = ?3, failure = NULL, updated_at = ?4
-             WHERE tenant_id = ?1 AND idempotency_key = ?2",
-        )?
-        .execute(params![
-            tenant.as_str(),
-            key.as_str(),
-            message_id.as_str(),
-            now_text()
-        ])?;
-    Ok(Some(EventBody::MessageSent(OutboundMessage {
-        message_id: Some(message_id.clone()),
-        idempotency_key: Some(key.clone()),
-        content: content.clone(),
+    let reply = read_reply(connection, tenant, &key)?.map(|record| workflow::EchoedReply {
+        sent: record.state == ReplyState::Sent,
         sender: record.sender,
-        sent_as: record.sent_as.unwrap_or(SentAs::Unknown),
-        reply_to: reply_to.clone(),
-    })))
+        sent_as: record.sent_as,
+    });
+    match workflow::echo(&body, reply.as_ref()) {
+        workflow::EchoDecision::Keep => Ok(Some(body)),
+        workflow::EchoDecision::Skip => Ok(None),
+        workflow::EchoDecision::MarkSent {
+            message_id,
+            body: logged,
+        } => {
+            connection
+                .prepare_cached(
+                    "UPDATE replies SET state = 'sent', message_id = ?3, failure = NULL, updated_at = ?4
+                     WHERE tenant_id = ?1 AND idempotency_key = ?2",
+                )?
+                .execute(params![
+                    tenant.as_str(),
+                    key.as_str(),
+                    message_id.as_str(),
+                    now_text()
+                ])?;
+            Ok(Some(*logged))
+        }
+    }
 }
 
 fn status_columns(status: &ConversationStatus) -> (&'static str, Option<String>) {
@@ -86,96 +77,104 @@ fn status_from_columns(
 }
 
 /// Keeps the conversation's and contact's state columns true to a new event, and returns
-/// the events it causes: a customer writing into a resolved or snoozed conversation
-/// reopens it.
+/// the events it causes (`workflow::projection` decides both): reads the facts the rule
+/// needs, writes what it says.
 pub(super) fn project(connection: &Connection, event: &Event) -> Result<Vec<NewEvent>, StoreError> {
-    let Some(conversation) = &event.conversation else {
+    let (Some(conversation), contact) = (&event.conversation, &event.contact) else {
         return Ok(Vec::new());
     };
-    let at = timestamp(event.occurred_at);
-    let mut derived = Vec::new();
-    match &event.body {
-        EventBody::MessageReceived(_) => {
-            connection
-                .prepare_cached(
-                    "UPDATE conversations SET last_inbound_at = ?2
-                     WHERE id = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
-                )?
-                .execute(params![conversation.as_str(), at])?;
-            let status: Option<String> = connection
-                .prepare_cached("SELECT status FROM conversations WHERE id = ?1")?
-                .query_row([conversation.as_str()], |row| row.get(0))
-                .optional()?;
-            if matches!(status.as_deref(), Some("resolved" | "snoozed"))
-                && let Some(contact) = &event.contact
-            {
-                derived.push(NewEvent {
-                    id: EventId::new(format!("reopen:{}", event.id)),
-                    tenant: event.tenant.clone(),
-                    channel: event.channel.clone(),
-                    contact: None,
-                    conversation: Some((contact.clone(), conversation.clone())),
-                    occurred_at: event.occurred_at,
-                    body: EventBody::ConversationUpdated {
-                        by: Actor::System,
-                        status: Some(ConversationStatus::Open),
-                        assignee: None,
-                        labels: None,
-                    },
-                    media: Vec::new(),
-                });
-            }
+    let current = if workflow::needs_facts(&event.body) {
+        match conversation_facts(connection, conversation)? {
+            Some(facts) => facts,
+            // Nothing to project onto (the conversation is gone).
+            None => return Ok(Vec::new()),
         }
-        EventBody::MessageSent(message) if message.message_id.is_some() => {
-            connection
-                .prepare_cached(
-                    "UPDATE conversations SET last_outbound_at = ?2
-                     WHERE id = ?1 AND (last_outbound_at IS NULL OR last_outbound_at < ?2)",
-                )?
-                .execute(params![conversation.as_str(), at])?;
-        }
-        EventBody::ContactOptedOut { .. } | EventBody::ContactOptedIn { .. } => {
-            let out = matches!(event.body, EventBody::ContactOptedOut { .. });
-            if let Some(contact) = &event.contact {
-                connection
-                    .prepare_cached("UPDATE contacts SET marketing_opted_out = ?2 WHERE id = ?1")?
-                    .execute(params![contact.as_str(), out])?;
-            }
-        }
-        EventBody::ConversationUpdated {
-            status,
-            assignee,
-            labels,
-            ..
-        } => {
-            if let Some(status) = status {
-                let (status, until) = status_columns(status);
-                connection
-                    .prepare_cached(
-                        "UPDATE conversations SET status = ?2, snoozed_until = ?3 WHERE id = ?1",
-                    )?
-                    .execute(params![conversation.as_str(), status, until])?;
-            }
-            if let Some(assignee) = assignee {
-                let agent = match assignee {
-                    Assignee::Agent { agent } => Some(agent.as_str()),
-                    Assignee::Nobody => None,
-                };
-                connection
-                    .prepare_cached("UPDATE conversations SET assignee = ?2 WHERE id = ?1")?
-                    .execute(params![conversation.as_str(), agent])?;
-            }
-            if let Some(labels) = labels {
-                let labels = serde_json::to_string(labels)
-                    .map_err(|e| StoreError::Corrupt(format!("labels: {e}")))?;
-                connection
-                    .prepare_cached("UPDATE conversations SET labels = ?2 WHERE id = ?1")?
-                    .execute(params![conversation.as_str(), labels])?;
-            }
-        }
-        _ => {}
+    } else {
+        workflow::ConversationFacts::default()
+    };
+    let projection = workflow::projection(event, &current);
+    let id = conversation.as_str();
+    if let Some(at) = projection.last_inbound_at {
+        connection
+            .prepare_cached("UPDATE conversations SET last_inbound_at = ?2 WHERE id = ?1")?
+            .execute(params![id, timestamp(at)])?;
     }
-    Ok(derived)
+    if let Some(at) = projection.last_outbound_at {
+        connection
+            .prepare_cached("UPDATE conversations SET last_outbound_at = ?2 WHERE id = ?1")?
+            .execute(params![id, timestamp(at)])?;
+    }
+    if let (Some(out), Some(contact)) = (projection.marketing_opted_out, contact) {
+        connection
+            .prepare_cached("UPDATE contacts SET marketing_opted_out = ?2 WHERE id = ?1")?
+            .execute(params![contact.as_str(), out])?;
+    }
+    if let Some(status) = &projection.status {
+        let (status, until) = status_columns(status);
+        connection
+            .prepare_cached(
+                "UPDATE conversations SET status = ?2, snoozed_until = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, status, until])?;
+    }
+    if let Some(agent) = &projection.assignee {
+        connection
+            .prepare_cached("UPDATE conversations SET assignee = ?2 WHERE id = ?1")?
+            .execute(params![id, agent.as_ref().map(|a| a.as_str())])?;
+    }
+    if let Some(labels) = &projection.labels {
+        let labels = serde_json::to_string(labels)
+            .map_err(|e| StoreError::Corrupt(format!("labels: {e}")))?;
+        connection
+            .prepare_cached("UPDATE conversations SET labels = ?2 WHERE id = ?1")?
+            .execute(params![id, labels])?;
+    }
+    let Some(contact) = contact else {
+        return Ok(Vec::new());
+    };
+    Ok(projection
+        .derived
+        .into_iter()
+        .map(|derived| NewEvent {
+            id: derived.id,
+            tenant: event.tenant.clone(),
+            channel: event.channel.clone(),
+            contact: None,
+            conversation: Some((contact.clone(), conversation.clone())),
+            occurred_at: derived.occurred_at,
+            body: derived.body,
+            media: Vec::new(),
+        })
+        .collect())
+}
+
+/// What `workflow::projection` looks at, from the conversation's row.
+fn conversation_facts(
+    connection: &Connection,
+    conversation: &ConversationId,
+) -> Result<Option<workflow::ConversationFacts>, StoreError> {
+    let row = connection
+        .prepare_cached(
+            "SELECT status, snoozed_until, last_inbound_at, last_outbound_at
+             FROM conversations WHERE id = ?1",
+        )?
+        .query_row([conversation.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((status, until, inbound, outbound)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(workflow::ConversationFacts {
+        status: status_from_columns(&status, until)?,
+        last_inbound_at: inbound.as_deref().map(parse_time).transpose()?,
+        last_outbound_at: outbound.as_deref().map(parse_time).transpose()?,
+    }))
 }
 
 fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
