@@ -56,7 +56,9 @@ fn no_handler_imports_another_handler() {
     let sideways: Vec<String> = graph
         .edges
         .iter()
-        .filter(|((from, to), _)| HANDLERS.contains(&from.as_str()) && HANDLERS.contains(&to.as_str()))
+        .filter(|((from, to), _)| {
+            HANDLERS.contains(&from.as_str()) && HANDLERS.contains(&to.as_str())
+        })
         .map(|((from, to), at)| format!("  {from} → {to} ({at})"))
         .collect();
     assert!(
@@ -77,7 +79,11 @@ fn a_cycle_is_found_and_named() {
         "a.rs",
         "use crate::{b::Thing, c};\n// crate::c is only a comment\nfn f() { let _ = '{'; }\n",
     );
-    write(dir.path(), "b.rs", "pub struct Thing;\nfn g() { crate::a::f(); }\n");
+    write(
+        dir.path(),
+        "b.rs",
+        "pub struct Thing;\nfn g() { crate::a::f(); }\n",
+    );
     write(dir.path(), "c.rs", "const S: &str = \"crate::a\";\n");
     let cycles = ModuleGraph::read(dir.path()).cycles();
     assert_eq!(cycles.len(), 1, "{cycles:?}");
@@ -114,7 +120,11 @@ fn super_resolves_to_the_parent_and_facades_are_no_cycle() {
     write(dir.path(), "server.rs", "use crate::store::work::X;\n");
     let cycles = ModuleGraph::read(dir.path()).cycles();
     assert_eq!(cycles.len(), 1, "{cycles:?}");
-    assert!(cycles[0].starts_with("server → store/work → server"), "{}", cycles[0]);
+    assert!(
+        cycles[0].starts_with("server → store/work → server"),
+        "{}",
+        cycles[0]
+    );
 }
 
 fn relay_src() -> PathBuf {
@@ -146,7 +156,10 @@ impl ModuleGraph {
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            if parts.last().is_some_and(|last| last == "mod" || last == "lib") {
+            if parts
+                .last()
+                .is_some_and(|last| last == "mod" || last == "lib")
+            {
                 parts.pop();
             }
             parts.join("/")
@@ -278,7 +291,9 @@ fn references(module: &str, source: &str) -> Vec<(usize, Vec<String>)> {
                 let mut at = i + 2;
                 // `super::super::…` climbs once more per `super`.
                 while word == "super"
-                    && tokens.get(at).is_some_and(|t| t.1 == Token::Ident("super".into()))
+                    && tokens
+                        .get(at)
+                        .is_some_and(|t| t.1 == Token::Ident("super".into()))
                     && tokens.get(at + 1).is_some_and(|t| t.1 == Token::PathSep)
                 {
                     base.pop();
@@ -333,7 +348,10 @@ fn use_tree(
                         Some(Token::Ident(_) | Token::Punct('{' | '*')) => {
                             at = use_tree(tokens, at, prefix.clone(), out);
                             // Skip `as name`.
-                            if tokens.get(at).is_some_and(|t| t.1 == Token::Ident("as".into())) {
+                            if tokens
+                                .get(at)
+                                .is_some_and(|t| t.1 == Token::Ident("as".into()))
+                            {
                                 at += 2;
                             }
                         }
