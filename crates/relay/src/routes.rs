@@ -29,7 +29,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/webhooks/meta/{app_id}",
             get(intake::verify_subscription).post(intake::receive),
         )
-        // Signing in, the log, a conversation, the OpenAPI document (`api.rs`).
+        // Signing in, the log, a conversation (`api.rs`); the OpenAPI document (`openapi.rs`).
         .route(
             "/v1/auth/login",
             post(api::login).layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES)),

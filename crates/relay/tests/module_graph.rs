@@ -174,9 +174,14 @@ impl ModuleGraph {
             for (line, path) in references(&from, &source) {
                 let to = resolve(&modules, &path);
                 if to != from {
+                    let named: Vec<&str> = path
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|s| *s != "self")
+                        .collect();
                     edges
                         .entry((from.clone(), to))
-                        .or_insert_with(|| format!("{shown}:{line} `{}`", path.join("::")));
+                        .or_insert_with(|| format!("{shown}:{line} `{}`", named.join("::")));
                 }
             }
         }
