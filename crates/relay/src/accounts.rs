@@ -2,14 +2,16 @@
 //! change, disable, remove agents, reset and change passwords, end sessions, manage bot
 //! keys. One function per operation, shared by `agents_api.rs` and `admin.rs`, so both
 //! keep the same rules: every change is audited in its own transaction, and every session
-//! a change ends is announced to the open streams once it is committed.
+//! a change ends is announced to the open streams once it is committed. Also how an agent
+//! is shown to the API ([`AgentView`]), for sign-in and the agents list alike.
 
 use crate::auth;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{
     Agent, AgentChange, AuditRecord, BotKey, EndReason, NewAgent, Role, SessionInfo, StoreError,
 };
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use ventana_protocol::ids::{AgentId, TenantId};
 
 /// Who is acting, for the audit log: `agent:<id>` or `admin-cli`.
@@ -279,7 +281,7 @@ fn new_bot_key() -> Result<String, StoreError> {
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
     Ok(format!(
         "{}{}",
-        crate::api::BOT_KEY_PREFIX,
+        crate::caller::BOT_KEY_PREFIX,
         hex::encode(bytes)
     ))
 }
@@ -343,6 +345,31 @@ pub fn rotate_bot_key(
         .store
         .rotate_bot_key(tenant, id, auth::token_hash(&key), audit)?
         .map(|rotated| (rotated, key)))
+}
+
+/// An agent as the API shows it (`/v1/me`, sign-in, the agents list).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub status: crate::store::AgentStatus,
+    /// The agent must choose a new password before anything else.
+    pub must_change_password: bool,
+    pub last_sign_in_at: Option<chrono::DateTime<Utc>>,
+}
+
+pub fn agent_view(agent: &Agent) -> AgentView {
+    AgentView {
+        id: agent.id.to_string(),
+        email: agent.email.clone(),
+        name: agent.name.clone(),
+        role: agent.role,
+        status: agent.status,
+        must_change_password: agent.must_change_password,
+        last_sign_in_at: agent.last_sign_in_at,
+    }
 }
 
 #[cfg(test)]

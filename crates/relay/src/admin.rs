@@ -3,13 +3,13 @@
 
 use crate::accounts::{self, Actor};
 use crate::auth;
+use crate::credentials::{secret_purpose, token_purpose, verify_token_purpose};
 use crate::seal::SealError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{
     Agent, AgentChange, AgentStatus, BotKey, Channel, MetaApp, NewChannel, Role, SessionView,
     StoreError, Tenant, TenantPolicy,
 };
-use crate::webhook::intake::{secret_purpose, verify_token_purpose};
 use std::io::Write;
 use ventana_protocol::ChannelKind;
 
@@ -364,10 +364,9 @@ pub fn set_channel_token(
     }
     let tenant = tenant(state, tenant_id_or_name)?;
     let channel = channel_of(state, &tenant, channel)?;
-    let sealed = state.key.seal(
-        &crate::channels::token_purpose(&channel.id),
-        token.as_bytes(),
-    )?;
+    let sealed = state
+        .key
+        .seal(&token_purpose(&channel.id), token.as_bytes())?;
     let updated = state.store.change_channel(
         &tenant.id,
         &channel.id,

@@ -2,35 +2,18 @@
 //! sessions and the bot keys; every agent changes their own password. Thin: each handler
 //! checks who is asking, then calls one operation of `accounts.rs`.
 
-use crate::accounts::{self, Actor};
-use crate::api::{Admin, AgentView, Authenticated, agent_view};
+use crate::accounts::{self, Actor, AgentView, agent_view};
+use crate::caller::{Admin, Authenticated};
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{AgentChange, AgentStatus, BotKey, Role, SessionView};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use ventana_protocol::ids::AgentId;
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/agents", get(list).post(add))
-        .route(
-            "/v1/agents/{id}",
-            axum::routing::patch(change).delete(remove),
-        )
-        .route("/v1/agents/{id}/password-reset", post(reset_password))
-        .route("/v1/agents/{id}/sessions", get(sessions))
-        .route("/v1/agents/{id}/sessions/{session}", delete(revoke_session))
-        .route("/v1/me/password", post(change_password))
-        .route("/v1/bot-keys", get(bot_keys).post(add_bot_key))
-        .route("/v1/bot-keys/{id}", delete(revoke_bot_key))
-        .route("/v1/bot-keys/{id}/rotate", post(rotate_bot_key))
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAgentRequest {

@@ -1,216 +1,23 @@
-//! The desktop API (REST): signing in, refreshing, reading the log, and the OpenAPI
-//! document that describes it all (`GET /openapi.json`).
+//! The desktop API (REST): signing in, refreshing, signing out, who am I, reading the log
+//! and one conversation. (The OpenAPI document that describes the whole API is in
+//! `openapi.rs`; the request extractors are in `caller.rs`.)
 //!
 //! Every handler that touches tenant data takes [`Authenticated`] and scopes by the agent's
 //! tenant: another tenant's ids answer 404, exactly like ids that don't exist (invariant 7).
 
+use crate::accounts::{AgentView, agent_view};
 use crate::auth::{self, IssuedTokens};
+use crate::caller::{Authenticated, ClientAddress};
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::server::AppState;
-use crate::store::{Agent, LogEntry, Role, SessionInfo, Tenant};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use crate::state::AppState;
+use crate::store::{Agent, LogEntry, Tenant};
+use axum::Json;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::OpenApi;
 use ventana_protocol::ids::ConversationId;
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route(
-            "/v1/auth/login",
-            post(login).layer(DefaultBodyLimit::max(crate::server::MAX_AUTH_BODY_BYTES)),
-        )
-        .route(
-            "/v1/auth/refresh",
-            post(refresh).layer(DefaultBodyLimit::max(crate::server::MAX_AUTH_BODY_BYTES)),
-        )
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/me", get(me))
-        .route("/v1/events", get(events))
-        .route(
-            "/v1/conversations/{id}",
-            get(conversation).patch(crate::conversations::update),
-        )
-        .route("/openapi.json", get(openapi))
-}
-
-/// The signed-in agent of a request (from `Authorization: Bearer <access token>`).
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub SessionInfo);
-
-impl FromRequestParts<Arc<AppState>> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "an `Authorization: Bearer <access token>` header is required",
-                )
-            })?;
-        let hash = auth::token_hash(token);
-        let store = Arc::clone(&state.store);
-        let session = blocking("authenticating", move || {
-            store.session_by_access(&hash, Utc::now())
-        })
-        .await?;
-        let session = session.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is unknown, revoked or expired; refresh it or sign in again",
-            )
-        })?;
-        // Until a reset or first password is replaced, the session reaches only that.
-        if session.agent.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path())
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "password_change_required",
-                "choose a new password first (POST /v1/me/password)",
-            ));
-        }
-        Ok(Authenticated(session))
-    }
-}
-
-/// What a session that must change its password may reach.
-const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/v1/me", "/v1/me/password", "/v1/auth/logout"];
-
-/// A signed-in admin of the tenant.
-#[derive(Debug, Clone)]
-pub struct Admin(pub SessionInfo);
-
-impl FromRequestParts<Arc<AppState>> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
-        let Authenticated(session) = Authenticated::from_request_parts(parts, state).await?;
-        if session.agent.role != Role::Admin {
-            return Err(ApiError::forbidden("only the tenant's admins may do this"));
-        }
-        Ok(Admin(session))
-    }
-}
-
-/// The address a request came from: the peer's, or with `serve --trusted-proxy` the
-/// right-most address of `X-Forwarded-For` (the one the proxy saw).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub Option<std::net::IpAddr>);
-
-impl FromRequestParts<Arc<AppState>> for ClientAddress {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        if !state.settings.trusted_proxy {
-            return Ok(ClientAddress(peer));
-        }
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
-            .next_back();
-        Ok(ClientAddress(forwarded.or(peer)))
-    }
-}
-
-/// Who is calling: a signed-in agent, or the tenant's bot with its key
-/// (`Authorization: Bearer vbot_…`). Only replies and hand-offs accept a bot.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Agent(SessionInfo),
-    Bot(crate::store::BotIdentity),
-}
-
-impl Caller {
-    pub fn tenant(&self) -> &ventana_protocol::ids::TenantId {
-        match self {
-            Caller::Agent(session) => &session.agent.tenant,
-            Caller::Bot(bot) => &bot.tenant,
-        }
-    }
-
-    /// For the audit log and event authorship.
-    pub fn actor(&self) -> String {
-        match self {
-            Caller::Agent(session) => format!("agent:{}", session.agent.id),
-            Caller::Bot(bot) => format!("bot:{}", bot.name),
-        }
-    }
-
-    pub fn event_actor(&self) -> ventana_protocol::event::Actor {
-        match self {
-            Caller::Agent(session) => ventana_protocol::event::Actor::Agent {
-                agent: session.agent.id.clone(),
-            },
-            Caller::Bot(_) => ventana_protocol::event::Actor::Bot,
-        }
-    }
-}
-
-/// The prefix of bot keys, so the two kinds of bearer token never need two lookups.
-pub const BOT_KEY_PREFIX: &str = "vbot_";
-
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
-        let bot_key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| token.starts_with(BOT_KEY_PREFIX))
-            .map(auth::token_hash);
-        let Some(hash) = bot_key else {
-            return Authenticated::from_request_parts(parts, state)
-                .await
-                .map(|auth| Caller::Agent(auth.0));
-        };
-        let store = Arc::clone(&state.store);
-        blocking("authenticating a bot", move || store.bot_by_key(&hash))
-            .await?
-            .map(Caller::Bot)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "the bot key is unknown or was revoked",
-                )
-            })
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
@@ -223,18 +30,6 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AgentView {
-    pub id: String,
-    pub email: String,
-    pub name: Option<String>,
-    pub role: Role,
-    pub status: crate::store::AgentStatus,
-    /// The agent must choose a new password before anything else.
-    pub must_change_password: bool,
-    pub last_sign_in_at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -266,18 +61,6 @@ pub struct SessionResponse {
 pub struct MeResponse {
     pub agent: AgentView,
     pub tenant: TenantView,
-}
-
-pub fn agent_view(agent: &Agent) -> AgentView {
-    AgentView {
-        id: agent.id.to_string(),
-        email: agent.email.clone(),
-        name: agent.name.clone(),
-        role: agent.role,
-        status: agent.status,
-        must_change_password: agent.must_change_password,
-        last_sign_in_at: agent.last_sign_in_at,
-    }
 }
 
 fn tenant_view(tenant: Tenant) -> TenantView {
@@ -700,55 +483,4 @@ pub async fn conversation(
         channel: found.channel.to_string(),
         contact: found.contact.to_string(),
     }))
-}
-
-#[derive(Debug, OpenApi)]
-#[openapi(
-    info(title = "Ventana relay", description = "The desktop API of Ventana's relay. Meta's webhooks arrive at /webhooks/meta/{app_id}."),
-    paths(login, refresh, logout, me, events, conversation, crate::stream::handler,
-          crate::agents_api::list, crate::agents_api::add, crate::agents_api::change,
-          crate::agents_api::remove, crate::agents_api::reset_password,
-          crate::agents_api::sessions, crate::agents_api::revoke_session,
-          crate::agents_api::change_password, crate::agents_api::bot_keys,
-          crate::agents_api::add_bot_key, crate::agents_api::revoke_bot_key,
-          crate::agents_api::rotate_bot_key,
-          crate::conversations::reply, crate::conversations::reply_state,
-          crate::conversations::window, crate::conversations::update,
-          crate::conversations::note, crate::conversations::escalate,
-          crate::channels::list, crate::channels::read, crate::channels::change,
-          crate::channels::templates, crate::channels::refresh_templates,
-          crate::erasure::erase, crate::erasure::data_deletion, crate::erasure::deletion_status,
-          crate::media::fetch,
-          crate::webhook::intake::verify_subscription, crate::webhook::intake::receive),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "auth", description = "Signing in and out, and changing one's own password"),
-        (name = "agents", description = "A tenant's agents, their sessions and its bot keys (admins only; docs/accounts.md)"),
-        (name = "log", description = "The tenant's event log"),
-        (name = "stream", description = "The live event stream (websocket)"),
-        (name = "conversations", description = "Replies under Meta's window rules, the workflow, notes, hand-offs"),
-        (name = "channels", description = "Channel settings (admins change them) and WhatsApp templates"),
-        (name = "erasure", description = "Erasing an end user, and Meta's data-deletion callback"),
-        (name = "media", description = "Attachments' bytes, fetched from Meta on demand"),
-        (name = "webhooks", description = "Meta's webhooks (called by Meta, not by desktops)"),
-    )
-)]
-pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The OpenAPI document of this API.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
 }

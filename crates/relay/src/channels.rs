@@ -5,34 +5,18 @@
 //! moment it arrives and no answer ever carries it. Each change is a `channel_updated`
 //! event, so every desktop sees it, and an audit entry naming what changed.
 
-use crate::api::Authenticated;
+use crate::caller::Authenticated;
+use crate::credentials::token_purpose;
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{AuditRecord, Channel, ChannelChange, Role, Template};
+use crate::templates::{body_parameter_count, sync_templates};
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use ventana_protocol::ids::{ChannelId, TenantId};
 use ventana_protocol::{ChannelKind, ChannelSettings};
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/channels", get(list))
-        .route("/v1/channels/{id}", get(read).patch(change))
-        .route("/v1/channels/{id}/templates", get(templates))
-        .route(
-            "/v1/channels/{id}/templates/refresh",
-            post(refresh_templates),
-        )
-}
-
-/// What a channel's sealed token is bound to: a sealed token copied to another channel's
-/// row does not open.
-pub fn token_purpose(channel: &ChannelId) -> String {
-    format!("channel_token:{channel}")
-}
 
 /// A channel as the API shows it (never its token).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -272,7 +256,7 @@ fn approved(templates: Vec<Template>) -> Vec<TemplateView> {
         .into_iter()
         .filter(|t| t.status == "APPROVED")
         .map(|t| TemplateView {
-            parameters: crate::replies::body_parameter_count(&t.components),
+            parameters: body_parameter_count(&t.components),
             body: body_text(&t.components),
             name: t.name,
             language: t.language,
@@ -326,64 +310,4 @@ pub async fn refresh_templates(
     })
     .await?;
     Ok(Json(approved(templates)))
-}
-
-/// Fetches the channel's templates from Meta and stores them; returns how many.
-pub async fn sync_templates(state: &Arc<AppState>, channel: &Channel) -> Result<usize, ApiError> {
-    let conflict = |message: &str| {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "templates_unavailable",
-            message.to_owned(),
-        )
-    };
-    let waba = match (channel.kind, &channel.waba_id) {
-        (ChannelKind::WhatsApp, Some(waba)) => waba.clone(),
-        (ChannelKind::WhatsApp, None) => {
-            return Err(conflict(
-                "set the channel's waba_id (WhatsApp Business Account) to sync its templates",
-            ));
-        }
-        _ => return Err(conflict("templates exist only on WhatsApp channels")),
-    };
-    let store = Arc::clone(&state.store);
-    let id = channel.id.clone();
-    let sealed = blocking("reading the channel token", move || {
-        store.channel_token(&id)
-    })
-    .await?
-    .ok_or_else(|| conflict("the channel has no access token"))?;
-    let token = state
-        .key
-        .open(&token_purpose(&channel.id), &sealed)
-        .map_err(|e| ApiError::internal("opening the channel token", e))?;
-    let app_secret = crate::webhook::intake::open_app_secret(state, &channel.app_id).await?;
-    let credentials = crate::graph::Credentials {
-        token: String::from_utf8(token).map_err(|e| ApiError::internal("the channel token", e))?,
-        app_secret: app_secret.to_vec(),
-    };
-    let fetched = state
-        .graph
-        .templates(&credentials, &waba)
-        .await
-        .map_err(|error| {
-            tracing::warn!(channel = %channel.id, %error, "template sync failed");
-            ApiError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                "meta_error",
-                format!("Meta did not list the templates: {error}"),
-            )
-        })?;
-    let count = fetched.len();
-    let (store, tenant, id) = (
-        Arc::clone(&state.store),
-        channel.tenant.clone(),
-        channel.id.clone(),
-    );
-    blocking("storing templates", move || {
-        store.replace_templates(&tenant, &id, fetched)
-    })
-    .await?;
-    tracing::info!(channel = %channel.id, count, "templates synced");
-    Ok(count)
 }

@@ -2,15 +2,14 @@
 //! snoozed, resolved), assignee, labels, private notes, the bot's hand-off, and how a
 //! reply would go out right now. Each change is an event, so every desktop sees it.
 
-use crate::api::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody, blocking};
 use crate::replies::{self, Draft, Replier, ReplyView};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{ConversationState, NewEvent};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -19,15 +18,6 @@ use ventana_protocol::EventBody;
 use ventana_protocol::event::{Assignee, ConversationStatus, EscalationReason, Sender};
 use ventana_protocol::ids::{AgentId, ConversationId, EventId, IdempotencyKey, NoteId};
 use ventana_protocol::window::{ReplyMode, SenderKind, TemplateAccess};
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/conversations/{id}/replies", post(reply))
-        .route("/v1/conversations/{id}/replies/{key}", get(reply_state))
-        .route("/v1/conversations/{id}/window", get(window))
-        .route("/v1/conversations/{id}/notes", post(note))
-        .route("/v1/conversations/{id}/escalate", post(escalate))
-}
 
 async fn conversation(
     state: &Arc<AppState>,

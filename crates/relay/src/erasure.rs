@@ -5,32 +5,20 @@
 //! deleted, a `contact_erased` event, an audit receipt); this module then checkpoints the
 //! WAL so the erased bytes are in no file, and answers.
 
-use crate::api::Authenticated;
+use crate::caller::Authenticated;
+use crate::credentials::open_app_secret;
 use crate::deletion::{self, ErasedOn, Outcome};
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{AuditRecord, ErasureReceipt, Role};
+use axum::Json;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Html;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use ventana_protocol::ids::{ContactId, ReceiptId, TenantId};
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/contacts/{id}/erase", post(erase))
-        .route(
-            "/meta/data-deletion/{app_id}",
-            post(data_deletion).layer(axum::extract::DefaultBodyLimit::max(
-                crate::server::MAX_DELETION_BODY_BYTES,
-            )),
-        )
-        .route("/meta/data-deletion/status/{code}", get(deletion_status))
-}
 
 /// Erases one contact and makes sure no file keeps the erased bytes.
 pub async fn erase_contact(
@@ -159,7 +147,7 @@ pub async fn data_deletion(
         .signed_request
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("the form field `signed_request` is missing"))?;
-    let secret = crate::webhook::intake::open_app_secret(&state, &app_id).await?;
+    let secret = open_app_secret(&state, &app_id).await?;
     let request = deletion::verify(&secret, &signed).map_err(|error| {
         tracing::warn!(%app_id, %error, "data-deletion request refused");
         ApiError::new(

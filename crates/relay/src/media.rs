@@ -9,47 +9,25 @@
 //! without a token. What Meta serves is passed on piece by piece as it arrives, up to
 //! 100 MiB, never held whole.
 //!
-//! [`MediaGate`] lets at most [`MAX_DOWNLOADS`] fetches run at once; the next is answered
-//! 503 `busy` with `Retry-After: 1` at once rather than kept waiting.
+//! [`MediaGate`](crate::media_gate::MediaGate) lets at most [`MAX_DOWNLOADS`] fetches run
+//! at once; the next is answered 503 `busy` with `Retry-After: 1` at once rather than kept
+//! waiting.
 
-use crate::api::Authenticated;
+use crate::caller::Authenticated;
+use crate::credentials::{channel_credentials, token_rejected};
 use crate::error::{ApiError, ErrorBody, blocking};
 use crate::graph::{Download, GraphError, MAX_MEDIA_BYTES, MediaError};
+use crate::media_gate::MAX_DOWNLOADS;
 use crate::meta_error::failure_from_meta;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{Channel, StoredMedia};
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use ventana_protocol::ids::MediaId;
-
-/// How many attachments one relay process fetches at once. Each holds a connection to
-/// Meta and one to a desktop, and up to 100 MiB passing through; beyond this a desktop is
-/// asked to come back rather than queued without bound.
-pub const MAX_DOWNLOADS: usize = 16;
-
-/// The places for attachment downloads under way ([`MAX_DOWNLOADS`]).
-#[derive(Debug)]
-pub struct MediaGate(Arc<Semaphore>);
-
-impl Default for MediaGate {
-    fn default() -> Self {
-        Self(Arc::new(Semaphore::new(MAX_DOWNLOADS)))
-    }
-}
-
-impl MediaGate {
-    /// A place for one download, held until its body has been passed on (or the client
-    /// has gone); `None` when every place is taken. Never waits.
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.0).try_acquire_owned().ok()
-    }
-}
 
 /// 503 `busy` with `Retry-After: 1`: every download place is taken.
 fn busy() -> Response {
@@ -63,10 +41,6 @@ fn busy() -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
-}
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/media/{id}", get(fetch))
 }
 
 /// The bytes of one attachment of the agent's tenant.
@@ -147,15 +121,13 @@ async fn whatsapp(
     if let Some(reason) = &channel.needs_reconnection {
         return Err(needs_reconnection(reason));
     }
-    let credentials = crate::replies::channel_credentials(state, channel)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "channel_not_connected",
-                "this channel has no access token yet; an admin must set one in the channel settings",
-            )
-        })?;
+    let credentials = channel_credentials(state, channel).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "channel_not_connected",
+            "this channel has no access token yet; an admin must set one in the channel settings",
+        )
+    })?;
     let info = match state
         .graph
         .media_info(&credentials, &channel.external_id, &media.source)
@@ -233,8 +205,7 @@ async fn failed(
                 "Meta rejected the channel's token"
             );
             if let Some(channel) = channel
-                && let Err(error) =
-                    crate::replies::token_rejected(state, channel, &failure.reason).await
+                && let Err(error) = token_rejected(state, channel, &failure.reason).await
             {
                 return error;
             }

@@ -15,14 +15,16 @@
 //!    shown twice) or failed (with Meta's code and a reason in words). A 190 marks the
 //!    channel as needing re-connection, which every desktop sees.
 
+use crate::credentials::{channel_credentials, token_rejected};
 use crate::error::{ApiError, blocking};
 use crate::graph::{AttachmentKind, Credentials, GraphError, Outgoing, Payload};
 use crate::meta_error::failure_from_meta;
-use crate::server::AppState;
+use crate::state::{AppState, ReplySettings};
 use crate::store::{
-    AuditRecord, Channel, ConversationState, MediaRecord, NewEvent, ReplyOutcome, ReplyRecord,
-    ReplyState, Reservation, Template,
+    AuditRecord, ConversationState, MediaRecord, NewEvent, ReplyOutcome, ReplyRecord, ReplyState,
+    Reservation, Template,
 };
+use crate::templates::body_parameter_count;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,29 +112,6 @@ impl From<&ReplyRecord> for ReplyView {
     }
 }
 
-/// Retry and waiting tunables (tests shorten them).
-#[derive(Debug, Clone)]
-pub struct ReplySettings {
-    /// The first backoff after a rate limit; doubles each attempt (×4 for 131056).
-    pub retry_base: Duration,
-    pub retry_cap: Duration,
-    /// Attempts before a retryable failure is reported as final.
-    pub max_attempts: u32,
-    /// How long `POST …/replies` waits for the outcome before answering 202.
-    pub wait: Duration,
-}
-
-impl Default for ReplySettings {
-    fn default() -> Self {
-        Self {
-            retry_base: Duration::from_secs(1),
-            retry_cap: Duration::from_secs(60),
-            max_attempts: 6,
-            wait: Duration::from_secs(10),
-        }
-    }
-}
-
 /// Meta's text limits (reference §5b: Instagram 1000 bytes, Messenger 2000 characters,
 /// both UNVERIFIED; WhatsApp's text body is documented at 4096 characters).
 fn check_text(kind: ChannelKind, text: &str) -> Result<(), String> {
@@ -152,27 +131,6 @@ fn check_text(kind: ChannelKind, text: &str) -> Result<(), String> {
         Some(limit) => Err(format!("the reply is longer than Meta allows ({limit})")),
         None => Ok(()),
     }
-}
-
-/// How many `{{n}}` parameters a template's body has.
-pub fn body_parameter_count(components: &serde_json::Value) -> usize {
-    let body = components.as_array().into_iter().flatten().find(|c| {
-        c["type"]
-            .as_str()
-            .is_some_and(|t| t.eq_ignore_ascii_case("body"))
-    });
-    let text = body.and_then(|b| b["text"].as_str()).unwrap_or_default();
-    let mut highest = 0;
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        rest = &rest[start + 2..];
-        let Some(end) = rest.find("}}") else { break };
-        if let Ok(n) = rest[..end].trim().parse::<usize>() {
-            highest = highest.max(n);
-        }
-        rest = &rest[end + 2..];
-    }
-    highest
 }
 
 fn category(template: &Template) -> TemplateCategory {
@@ -767,55 +725,6 @@ async fn credentials(
     conversation: &ConversationState,
 ) -> Result<Option<Credentials>, AttemptError> {
     Ok(channel_credentials(state, &conversation.channel).await?)
-}
-
-/// The channel's access token (opened from its sealed form) and its Meta app's secret,
-/// for one call to Meta; `None` when the channel has no token.
-pub async fn channel_credentials(
-    state: &Arc<AppState>,
-    channel: &Channel,
-) -> Result<Option<Credentials>, ApiError> {
-    let store = Arc::clone(&state.store);
-    let id = channel.id.clone();
-    let Some(sealed) = blocking("reading the channel token", move || {
-        store.channel_token(&id)
-    })
-    .await?
-    else {
-        return Ok(None);
-    };
-    let token = state
-        .key
-        .open(&crate::channels::token_purpose(&channel.id), &sealed)
-        .map_err(|e| ApiError::internal("opening the channel token", e))?;
-    let app_secret = crate::webhook::intake::open_app_secret(state, &channel.app_id).await?;
-    let token = String::from_utf8(token)
-        .map_err(|_| ApiError::internal("opening the channel token", "it is not UTF-8"))?;
-    Ok(Some(Credentials {
-        token,
-        app_secret: app_secret.to_vec(),
-    }))
-}
-
-/// Meta rejected the channel's token (190): the channel needs re-connection, which every
-/// desktop sees (a `channel_updated` event), until an admin sets a new token.
-pub async fn token_rejected(
-    state: &Arc<AppState>,
-    channel: &Channel,
-    reason: &str,
-) -> Result<(), ApiError> {
-    let store = Arc::clone(&state.store);
-    let (tenant, id, reason) = (
-        channel.tenant.clone(),
-        channel.id.clone(),
-        reason.to_owned(),
-    );
-    blocking("marking the channel", move || {
-        store.mark_needs_reconnection(&tenant, &id, &reason)
-    })
-    .await?;
-    state.intake.forget_channels();
-    Ok(())
 }
 
 /// Records an attempt's outcome with its events (and an audit entry when it is final).

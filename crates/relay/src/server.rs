@@ -2,96 +2,19 @@
 //! a listener until `shutdown` fires, so tests bind port 0 and the binary binds the
 //! configured address.
 
-use crate::api;
+use crate::hub::Hub;
 use crate::seal::{SealError, SealKey};
-use crate::store::{SqliteStore, Storage, StoreError};
-use crate::stream::{self, Hub};
-use crate::webhook::intake;
+use crate::store::{SqliteStore, StoreError};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::serve::ListenerExt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Webhook bodies up to this size are accepted (Meta's WhatsApp bodies reach 3 MB; a
-/// smaller limit would truncate, fail the signature, and be retried for days).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Sign-in and refresh bodies: an email, a password, a token. Anyone can send these
-/// unauthenticated, so they get no more room than they need.
-pub const MAX_AUTH_BODY_BYTES: usize = 8 * 1024;
-/// Meta's data-deletion callback: one form field holding a signed request of a few
-/// hundred bytes.
-pub const MAX_DELETION_BODY_BYTES: usize = 16 * 1024;
-
-/// Tunables, with production defaults; tests shorten the timers.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How often the stream sends a heartbeat to an idle client.
-    pub heartbeat: Duration,
-    /// How long one frame may wait for a client before it is judged too slow and dropped.
-    pub send_timeout: Duration,
-    /// Live events buffered per tenant before a slow subscriber falls back to the log.
-    pub live_buffer: usize,
-    /// Where the Graph API is (metasim's address in tests) and which version to call.
-    pub graph: crate::graph::GraphConfig,
-    pub replies: crate::replies::ReplySettings,
-    /// How often time-based rules (waiting customers, closing windows, snoozes) are checked.
-    pub sweep_every: Duration,
-    /// How often WhatsApp templates are re-synced from Meta.
-    pub templates_every: Duration,
-    /// The relay's public base URL (for the data-deletion status link); without it the
-    /// request's `Host` is used.
-    pub public_url: Option<String>,
-    /// How long sessions and their tokens live.
-    pub sessions: crate::auth::SessionPolicy,
-    /// How often an open stream re-reads its session (catches revocations made by the CLI
-    /// or another node; this process's own are announced at once).
-    pub session_check: Duration,
-    /// Behind a reverse proxy: take the client's address from `X-Forwarded-For`.
-    pub trusted_proxy: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            heartbeat: Duration::from_secs(20),
-            send_timeout: Duration::from_secs(10),
-            live_buffer: 4096,
-            graph: crate::graph::GraphConfig::default(),
-            replies: crate::replies::ReplySettings::default(),
-            sweep_every: Duration::from_secs(30),
-            templates_every: Duration::from_secs(3600),
-            public_url: None,
-            sessions: crate::auth::SessionPolicy::default(),
-            session_check: Duration::from_secs(5),
-            trusted_proxy: false,
-        }
-    }
-}
-
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    pub store: Arc<dyn Storage>,
-    pub key: SealKey,
-    pub hub: Arc<Hub>,
-    pub intake: intake::IntakeCache,
-    pub login: crate::auth::LoginGuard,
-    pub revocations: crate::revocation::Revocations,
-    pub graph: crate::graph::Graph,
-    pub media: crate::media::MediaGate,
-    pub settings: Settings,
-}
-
-impl std::fmt::Debug for dyn Storage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Storage")
-    }
-}
+// The shared state and tunables live in `state.rs` (a leaf, so handlers need not name the
+// server); they are re-exported here, where the relay's users have always found them.
+pub use crate::state::{AppState, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -128,30 +51,19 @@ impl Relay {
                 store: Arc::new(store),
                 key,
                 hub,
-                intake: intake::IntakeCache::default(),
+                intake: crate::webhook::intake_cache::IntakeCache::default(),
                 login: crate::auth::LoginGuard::default(),
                 revocations: crate::revocation::Revocations::default(),
                 graph: crate::graph::Graph::new(settings.graph.clone())?,
-                media: crate::media::MediaGate::default(),
+                media: crate::media_gate::MediaGate::default(),
                 settings,
             }),
         })
     }
 
-    /// The routes the relay serves.
+    /// The routes the relay serves (the table is in `routes.rs`).
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/healthz", get(healthz))
-            .merge(intake::routes())
-            .merge(api::routes())
-            .merge(crate::agents_api::routes())
-            .merge(crate::conversations::routes())
-            .merge(crate::channels::routes())
-            .merge(crate::erasure::routes())
-            .merge(crate::media::routes())
-            .route("/v1/stream", get(stream::handler))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .with_state(Arc::clone(&self.state))
+        crate::routes::routes().with_state(Arc::clone(&self.state))
     }
 }
 
@@ -189,9 +101,4 @@ pub async fn run(
     sweeper.abort();
     relay.state.hub.close();
     result
-}
-
-/// Liveness: answers while the server accepts requests.
-async fn healthz() -> &'static str {
-    "ok"
 }

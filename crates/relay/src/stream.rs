@@ -7,18 +7,18 @@
 //! served from the log again, so memory per client stays bounded; a client that doesn't
 //! read within `send_timeout` is disconnected and resumes when it reconnects.
 
-use crate::api::Authenticated;
+use crate::caller::Authenticated;
 use crate::error::{ApiError, blocking};
+use crate::hub::LiveEntry;
 use crate::revocation;
-use crate::server::AppState;
-use crate::store::{EndReason, LogEntry, SessionInfo};
+use crate::state::AppState;
+use crate::store::{EndReason, SessionInfo};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 use ventana_protocol::Event;
 use ventana_protocol::ids::TenantId;
@@ -26,81 +26,18 @@ use ventana_protocol::ids::TenantId;
 /// How many log entries one catch-up read takes.
 const PAGE: usize = 500;
 
-/// A committed entry on its way to live subscribers. Its frame is serialised once, by the
-/// first subscriber that sends it, and shared by all the others.
-#[derive(Debug)]
-pub struct LiveEntry {
-    entry: LogEntry,
-    frame: OnceLock<Result<Utf8Bytes, String>>,
-}
-
-impl LiveEntry {
-    fn frame(&self) -> Result<Utf8Bytes, Ended> {
-        self.frame
-            .get_or_init(|| {
-                let frame = Frame::Event {
-                    seq: self.entry.seq,
-                    event: Box::new(self.entry.event.clone()),
-                };
-                serde_json::to_string(&frame)
-                    .map(Utf8Bytes::from)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(Ended::Failed)
-    }
-}
-
-/// Fans committed entries out to the live subscribers of their tenant.
-#[derive(Debug)]
-pub struct Hub {
-    capacity: usize,
-    tenants: Mutex<HashMap<TenantId, broadcast::Sender<Arc<LiveEntry>>>>,
-}
-
-impl Hub {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(16),
-            tenants: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Called by the store, in sequence order, after each commit.
-    pub fn publish(&self, entries: &[LogEntry]) {
-        let Ok(mut tenants) = self.tenants.lock() else {
-            return;
+/// A live entry's frame, serialised once and shared by every subscriber.
+fn frame(live: &LiveEntry) -> Result<Utf8Bytes, Ended> {
+    live.shared_frame(|entry| {
+        let frame = Frame::Event {
+            seq: entry.seq,
+            event: Box::new(entry.event.clone()),
         };
-        for entry in entries {
-            let live = || {
-                Arc::new(LiveEntry {
-                    entry: entry.clone(),
-                    frame: OnceLock::new(),
-                })
-            };
-            if let Some(sender) = tenants.get(&entry.event.tenant)
-                && sender.send(live()).is_err()
-            {
-                // Nobody listens any more.
-                tenants.remove(&entry.event.tenant);
-            }
-        }
-    }
-
-    pub fn subscribe(&self, tenant: &TenantId) -> Option<broadcast::Receiver<Arc<LiveEntry>>> {
-        let mut tenants = self.tenants.lock().ok()?;
-        let sender = tenants
-            .entry(tenant.clone())
-            .or_insert_with(|| broadcast::channel(self.capacity).0);
-        Some(sender.subscribe())
-    }
-
-    /// Drops every sender, which ends every live subscription.
-    pub fn close(&self) {
-        if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.clear();
-        }
-    }
+        serde_json::to_string(&frame)
+            .map(Utf8Bytes::from)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(Ended::Failed)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -386,13 +323,13 @@ async fn forward_live(
     session: &mut SessionWatch,
 ) -> Result<u64, Ended> {
     let mut sent = first.entry.seq;
-    let mut batch = vec![first.frame()?];
+    let mut batch = vec![frame(&first)?];
     let mut fell_behind = false;
     while batch.len() < BURST {
         match live.try_recv() {
             Ok(next) if next.entry.seq <= sent => {}
             Ok(next) if next.entry.seq == sent + 1 => {
-                batch.push(next.frame()?);
+                batch.push(frame(&next)?);
                 sent = next.entry.seq;
             }
             Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {

@@ -5,7 +5,7 @@
 //! customer message it is about), so sweeping twice, or on two relays, records it once.
 
 use crate::rules;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::NewEvent;
 use crate::workflow;
 use chrono::{DateTime, Utc};
@@ -81,7 +81,7 @@ pub async fn run(state: Arc<AppState>, every: Duration, templates_every: Duratio
             let channels = tokio::task::spawn_blocking(move || store.template_channels()).await;
             if let Ok(Ok(channels)) = channels {
                 for channel in channels {
-                    if let Err(error) = crate::channels::sync_templates(&state, &channel).await {
+                    if let Err(error) = crate::templates::sync_templates(&state, &channel).await {
                         tracing::warn!(channel = %channel.id, %error, "periodic template sync failed");
                     }
                 }

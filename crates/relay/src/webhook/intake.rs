@@ -6,45 +6,22 @@
 //! anything else makes Meta retry it for days. Unsigned or mis-signed bodies change
 //! nothing. Every outcome has a log line.
 
-use crate::error::{ApiError, ErrorBody, blocking};
+use crate::credentials::{find_app, secret_purpose, verify_token_purpose};
+use crate::error::{ApiError, ErrorBody};
 use crate::rules::{self, Consent};
-use crate::server::AppState;
-use crate::store::{Channel, ContactRef, MediaRecord, MetaApp, NewEvent, Storage, StoreError};
-use crate::webhook::normalize::{self, ChannelKey, Incoming, MediaSource};
+use crate::state::AppState;
+use crate::store::{Channel, ContactRef, MediaRecord, NewEvent, StoreError};
+use crate::webhook::normalize::{self, Incoming, MediaSource};
 use crate::webhook::signature::{self, SignatureError};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use ventana_protocol::EventBody;
 use ventana_protocol::event::EscalationReason;
 use ventana_protocol::ids::EventId;
-
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(
-        "/webhooks/meta/{app_id}",
-        get(verify_subscription).post(receive),
-    )
-}
-
-/// The purposes sealed values of a Meta app are bound to (see `seal`).
-pub fn secret_purpose(app_id: &str) -> String {
-    format!("meta_app_secret:{app_id}")
-}
-
-pub fn verify_token_purpose(app_id: &str) -> String {
-    format!("meta_verify_token:{app_id}")
-}
-
-async fn find_app(state: &Arc<AppState>, app_id: &str) -> Result<Option<MetaApp>, ApiError> {
-    let (store, id) = (Arc::clone(&state.store), app_id.to_owned());
-    blocking("looking up the Meta app", move || store.meta_app(&id)).await
-}
 
 /// Meta's verify handshake: echo `hub.challenge` when `hub.verify_token` matches.
 #[utoipa::path(
@@ -363,23 +340,6 @@ fn new_events(event: Incoming, channel: &Channel) -> Vec<NewEvent> {
     events
 }
 
-/// The app's secret, opened (cached like the intake's own lookups).
-pub async fn open_app_secret(state: &Arc<AppState>, app_id: &str) -> Result<Arc<[u8]>, ApiError> {
-    if let Some(secret) = state.intake.app_secret(app_id) {
-        return Ok(secret);
-    }
-    let app = find_app(state, app_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Meta app"))?;
-    let secret: Arc<[u8]> = state
-        .key
-        .open(&secret_purpose(app_id), &app.secret_sealed)
-        .map_err(|e| ApiError::internal("opening the app secret", e))?
-        .into();
-    state.intake.remember_app(app_id, Arc::clone(&secret));
-    Ok(secret)
-}
-
 /// A normalised event, routed to `channel`'s tenant.
 fn new_event(event: Incoming, channel: &Channel) -> NewEvent {
     NewEvent {
@@ -408,65 +368,5 @@ fn new_event(event: Incoming, channel: &Channel) -> NewEvent {
                 }
             })
             .collect(),
-    }
-}
-
-/// What every webhook looks up, kept for a short while: the opened app secret and the
-/// channel routing. Only hits are kept, so a newly connected channel works at once; a
-/// changed app secret takes effect within [`IntakeCache::TTL`].
-#[derive(Debug, Default)]
-pub struct IntakeCache {
-    apps: Mutex<HashMap<String, Cached<Arc<[u8]>>>>,
-    channels: Mutex<HashMap<ChannelKey, Cached<Channel>>>,
-}
-
-/// A value and when it was fetched.
-type Cached<T> = (Instant, T);
-
-impl IntakeCache {
-    pub const TTL: Duration = Duration::from_secs(30);
-
-    fn app_secret(&self, app_id: &str) -> Option<Arc<[u8]>> {
-        let apps = self.apps.lock().ok()?;
-        let (at, secret) = apps.get(app_id)?;
-        (at.elapsed() < Self::TTL).then(|| Arc::clone(secret))
-    }
-
-    fn remember_app(&self, app_id: &str, secret: Arc<[u8]>) {
-        if let Ok(mut apps) = self.apps.lock() {
-            apps.insert(app_id.to_owned(), (Instant::now(), secret));
-        }
-    }
-
-    /// Drops every cached channel, so a settings change applies to the next webhook.
-    pub fn forget_channels(&self) {
-        if let Ok(mut channels) = self.channels.lock() {
-            channels.clear();
-        }
-    }
-
-    /// The channel for `key` if the cache has a fresh entry (no IO).
-    fn cached_channel(&self, key: &ChannelKey) -> Option<Channel> {
-        let channels = self.channels.lock().ok()?;
-        let (at, channel) = channels.get(key)?;
-        (at.elapsed() < Self::TTL).then(|| channel.clone())
-    }
-
-    fn channel(
-        &self,
-        store: &dyn Storage,
-        key: &ChannelKey,
-    ) -> Result<Option<Channel>, StoreError> {
-        if let Ok(channels) = self.channels.lock()
-            && let Some((at, channel)) = channels.get(key)
-            && at.elapsed() < Self::TTL
-        {
-            return Ok(Some(channel.clone()));
-        }
-        let found = store.channel_by_external_id(key.kind, &key.external_id)?;
-        if let (Some(channel), Ok(mut channels)) = (&found, self.channels.lock()) {
-            channels.insert(key.clone(), (Instant::now(), channel.clone()));
-        }
-        Ok(found)
     }
 }
