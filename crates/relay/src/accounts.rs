@@ -275,6 +275,29 @@ pub fn revoke_session(
     Ok(ended)
 }
 
+/// How an ended session is told to its desktop (the refresh's 401 and the stream's
+/// `signed_out` frame say the same): the reason in words naming the tenant, and whether the
+/// tenant wants the account's cache deleted (only when access was removed or disabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    pub message: String,
+    pub wipe_cache: bool,
+}
+
+pub async fn told(state: &std::sync::Arc<AppState>, tenant: &TenantId, reason: EndReason) -> Told {
+    let (store, id) = (std::sync::Arc::clone(&state.store), tenant.clone());
+    let (name, policy) = crate::error::blocking("reading the tenant's policy", move || {
+        Ok((store.find_tenant(id.as_str())?, store.tenant_policy(&id)?))
+    })
+    .await
+    .map(|(tenant, policy)| (tenant.map(|t| t.name), policy))
+    .unwrap_or_default();
+    Told {
+        message: reason.message(name.as_deref().unwrap_or("this tenant")),
+        wipe_cache: reason.removes_access() && policy.wipe_cache_on_removal,
+    }
+}
+
 /// A bot key: `vbot_` and 64 hex digits, shown once.
 fn new_bot_key() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];

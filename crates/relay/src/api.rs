@@ -247,30 +247,10 @@ async fn session_ended(
     agent: &Agent,
     reason: crate::store::EndReason,
 ) -> ApiError {
-    let (store, tenant) = (Arc::clone(&state.store), agent.tenant.clone());
-    let looked_up = blocking("reading the tenant's policy", move || {
-        Ok((
-            store.find_tenant(tenant.as_str())?,
-            store.tenant_policy(&tenant)?,
-        ))
-    })
-    .await;
-    let (name, policy) = match looked_up {
-        Ok((tenant, policy)) => (
-            tenant
-                .map(|t| t.name)
-                .unwrap_or_else(|| "this tenant".into()),
-            policy,
-        ),
-        Err(_) => ("this tenant".into(), Default::default()),
-    };
-    let error = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        reason.as_str(),
-        reason.message(&name),
-    );
+    let told = crate::accounts::told(state, &agent.tenant, reason).await;
+    let error = ApiError::new(StatusCode::UNAUTHORIZED, reason.as_str(), told.message);
     if reason.removes_access() {
-        error.with_wipe_cache(policy.wipe_cache_on_removal)
+        error.with_wipe_cache(told.wipe_cache)
     } else {
         error
     }

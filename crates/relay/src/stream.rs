@@ -244,17 +244,11 @@ async fn serve(
 
 /// The `signed_out` frame, in words naming the tenant, with its cache policy.
 async fn signed_out_frame(state: &Arc<AppState>, tenant: &TenantId, reason: EndReason) -> Frame {
-    let (store, id) = (Arc::clone(&state.store), tenant.clone());
-    let (name, policy) = blocking("reading the tenant's policy", move || {
-        Ok((store.find_tenant(id.as_str())?, store.tenant_policy(&id)?))
-    })
-    .await
-    .map(|(tenant, policy)| (tenant.map(|t| t.name), policy))
-    .unwrap_or_default();
+    let told = crate::accounts::told(state, tenant, reason).await;
     Frame::SignedOut {
         reason: reason.as_str().into(),
-        message: reason.message(name.as_deref().unwrap_or("this tenant")),
-        wipe_cache: reason.removes_access() && policy.wipe_cache_on_removal,
+        message: told.message,
+        wipe_cache: told.wipe_cache,
     }
 }
 
