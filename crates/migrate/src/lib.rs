@@ -2,7 +2,7 @@
 //! opening a database whose applied migration differs from the embedded one, or that was
 //! migrated by a newer build, is refused with a clear error instead of guessing.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 /// One numbered migration, embedded in the binary.
@@ -30,7 +30,50 @@ pub enum MigrationError {
     },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[cfg(feature = "postgres")]
+    #[error("migration {version} failed: {source}")]
+    PostgresFailed {
+        version: u32,
+        source: tokio_postgres::Error,
+    },
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
 }
+
+/// What to apply, given the migrations a database has (version and SHA-256): the checks
+/// both backends share, so they refuse the same things in the same words.
+pub fn pending<'m>(
+    applied: &[(u32, String)],
+    migrations: &'m [Migration],
+) -> Result<Vec<&'m Migration>, MigrationError> {
+    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(found) = applied
+        .iter()
+        .map(|(v, _)| *v)
+        .max()
+        .filter(|found| *found > known)
+    {
+        return Err(MigrationError::DatabaseNewer { found, known });
+    }
+    let mut todo = Vec::new();
+    for migration in migrations {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some((_, hash)) if *hash == digest(migration.sql) => {}
+            Some(_) => {
+                return Err(MigrationError::Changed {
+                    version: migration.version,
+                    name: migration.name.to_owned(),
+                });
+            }
+            None => todo.push(migration),
+        }
+    }
+    Ok(todo)
+}
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 fn digest(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
@@ -50,47 +93,23 @@ pub fn migrate(
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
          )",
     )?;
-    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
-    let found: Option<u32> = connection
-        .query_row("SELECT max(version) FROM schema_migrations", [], |row| {
-            row.get(0)
-        })
-        .optional()?
-        .flatten();
-    if let Some(found) = found.filter(|found| *found > known) {
-        return Err(MigrationError::DatabaseNewer { found, known });
-    }
-    for migration in migrations {
-        let applied: Option<String> = connection
-            .query_row(
-                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
-                [migration.version],
-                |row| row.get(0),
-            )
-            .optional()?;
-        match applied {
-            Some(hash) if hash == digest(migration.sql) => {}
-            Some(_) => {
-                return Err(MigrationError::Changed {
-                    version: migration.version,
-                    name: migration.name.to_owned(),
-                });
-            }
-            None => {
-                let failed = |source| MigrationError::Failed {
-                    version: migration.version,
-                    source,
-                };
-                let tx = connection.transaction().map_err(failed)?;
-                tx.execute_batch(migration.sql).map_err(failed)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
-                    params![migration.version, migration.name, digest(migration.sql)],
-                )
-                .map_err(failed)?;
-                tx.commit().map_err(failed)?;
-            }
-        }
+    let applied: Vec<(u32, String)> = connection
+        .prepare("SELECT version, sha256 FROM schema_migrations")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for migration in pending(&applied, migrations)? {
+        let failed = |source| MigrationError::Failed {
+            version: migration.version,
+            source,
+        };
+        let tx = connection.transaction().map_err(failed)?;
+        tx.execute_batch(migration.sql).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
+            params![migration.version, migration.name, digest(migration.sql)],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
     }
     Ok(())
 }

@@ -147,6 +147,18 @@ pub async fn blocking<T: Send + 'static>(
             };
             Err(ApiError::new(status, code, why))
         }
+        // The shared database cannot be reached (yet): the client may try again shortly,
+        // perhaps through another node.
+        Ok(Err(crate::store::StoreError::Unavailable(why))) => {
+            tracing::warn!(context, %why, "the store is unavailable");
+            let mut error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the relay cannot reach its database just now; try again shortly",
+            );
+            error.retry_after = Some(1);
+            Err(error)
+        }
         Ok(Err(error)) => Err(ApiError::internal(context, error)),
         Err(error) => Err(ApiError::internal(context, error)),
     }

@@ -6,6 +6,8 @@
 //! event's stable id is unique per tenant (invariants 4 and 5).
 
 mod accounts;
+mod columns;
+pub mod postgres;
 pub mod sqlite;
 mod work;
 
@@ -19,6 +21,7 @@ use ventana_protocol::ids::{
 };
 use ventana_protocol::{ChannelKind, Event, EventBody};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,11 @@ pub enum StoreError {
     Migration(#[from] ventana_migrate::MigrationError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be reached or has no free connection within the pool's wait.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -231,4 +239,10 @@ pub trait Storage: WorkStore + AccountStore + Send + Sync + 'static {
     /// Keeps a signed body the relay could not use, with the reason.
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError>;
     fn quarantine_count(&self) -> Result<u64, StoreError>;
+
+    /// Whether this process runs the periodic jobs (the sweeper, taking over replies) now.
+    /// One process runs them at a time; when it dies another takes over within seconds.
+    fn leads(&self) -> Result<bool, StoreError>;
+    /// Whether the store can serve requests now (a load balancer's readiness check).
+    fn ready(&self) -> Result<(), StoreError>;
 }

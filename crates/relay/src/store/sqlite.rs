@@ -11,7 +11,8 @@
 //! checkpointer thread does it in the background every second, and once more on close.
 
 use super::*;
-use chrono::SecondsFormat;
+use crate::store::columns::*;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,10 +40,6 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_accounts_sessions.sql"),
     },
 ];
-
-/// The columns `channel_from_row` reads, in order.
-const CHANNEL_COLUMNS: &str = "id, tenant_id, kind, external_id, app_id, display_name, \
-    human_agent_approved, waba_id, needs_reconnection, token_sealed IS NOT NULL, settings";
 
 /// The most jobs one transaction takes; bounds how long the first caller waits.
 const MAX_GROUP: usize = 512;
@@ -74,6 +71,8 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<(mpsc::Sender<()>, thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     listener: Arc<ListenerSlot>,
+    /// Whether `take_over_replies` has run (see there).
+    replies_taken_over: std::sync::atomic::AtomicBool,
 }
 
 /// Holds the commit listener; a struct so `SqliteStore` can derive `Debug`.
@@ -98,24 +97,6 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     // Deleted (erased) content must not linger in free pages (invariant 9).
     connection.pragma_update(None, "secure_delete", "ON")?;
     Ok(connection)
-}
-
-fn now_text() -> String {
-    timestamp(Utc::now())
-}
-
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
-}
-
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 /// `NotFound` unless `tenant` exists: a clearer answer than the foreign key's failure.
@@ -173,6 +154,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
             readers: Mutex::new(Vec::new()),
             listener,
+            replies_taken_over: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -349,13 +331,6 @@ fn write_loop(connection: Connection, queue: mpsc::Receiver<Job>) {
             completion(committed);
         }
     }
-}
-
-fn channel_kind(text: &str) -> Result<ChannelKind, StoreError> {
-    ChannelKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-        .ok_or_else(|| StoreError::Corrupt(format!("channel kind {text:?}")))
 }
 
 fn channel_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Channel, String)> {
@@ -905,6 +880,18 @@ impl Storage for SqliteStore {
             let count: i64 =
                 connection.query_row("SELECT count(*) FROM quarantine", [], |row| row.get(0))?;
             Ok(u64::try_from(count).unwrap_or(0))
+        })
+    }
+
+    /// One process owns the data dir: it always runs the periodic jobs.
+    fn leads(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    fn ready(&self) -> Result<(), StoreError> {
+        self.read(|connection| {
+            connection.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
         })
     }
 }

@@ -266,8 +266,13 @@ pub trait WorkStore {
         events: Vec<NewEvent>,
         audit: Option<AuditRecord>,
     ) -> Result<Appended, StoreError>;
-    /// Replies that were queued or in flight when the relay stopped.
+    /// Every reply that is queued or in flight.
     fn unfinished_replies(&self) -> Result<Vec<ReplyRecord>, StoreError>;
+    /// Unfinished replies whose relay process is gone, now this one's to settle: a queued
+    /// one to send, an in-flight one to record as `unknown` (never to send again). The
+    /// embedded store has one process, so what it finds unfinished when it opens is all
+    /// there is; on PostgreSQL, replies whose node's heartbeat has lapsed.
+    fn take_over_replies(&self) -> Result<Vec<ReplyRecord>, StoreError>;
 
     /// Replaces the channel's templates with what Meta listed.
     fn replace_templates(
@@ -300,8 +305,10 @@ pub trait WorkStore {
     ) -> Result<Vec<ContactMatch>, StoreError>;
     fn agents_may_erase(&self, tenant: &TenantId) -> Result<bool, StoreError>;
     fn set_agents_may_erase(&self, tenant: &TenantId, allowed: bool) -> Result<(), StoreError>;
-    /// Folds the WAL into the database and truncates it, retrying while readers hold
-    /// old snapshots: after this, erased data is in no file.
+    /// Makes erased data leave the database's files: SQLite folds the WAL into the
+    /// database and truncates it (retrying while readers hold old snapshots); PostgreSQL
+    /// vacuums the tables erasure touches, then checkpoints (see ARCHITECTURE.md for what
+    /// remains, and for how long).
     fn checkpoint_truncate(&self) -> Result<(), StoreError>;
 
     fn record_deletion_request(

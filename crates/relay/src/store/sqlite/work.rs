@@ -5,7 +5,7 @@ use super::*;
 use crate::audit::{self, AuditEntry};
 use crate::store::work::*;
 use crate::workflow;
-use ventana_protocol::event::{ConversationStatus, SendFailure, SentAs};
+use ventana_protocol::event::{SendFailure, SentAs};
 use ventana_protocol::ids::{IdempotencyKey, ReceiptId};
 
 /// An echo Meta sent of a reply this relay made (its metadata carries our key) is logged
@@ -46,34 +46,6 @@ pub(super) fn reconcile_echo(
             Ok(Some(*logged))
         }
     }
-}
-
-fn status_columns(status: &ConversationStatus) -> (&'static str, Option<String>) {
-    match status {
-        ConversationStatus::Open => ("open", None),
-        ConversationStatus::Pending => ("pending", None),
-        ConversationStatus::Snoozed { until } => ("snoozed", Some(timestamp(*until))),
-        ConversationStatus::Resolved => ("resolved", None),
-    }
-}
-
-fn status_from_columns(
-    status: &str,
-    snoozed_until: Option<String>,
-) -> Result<ConversationStatus, StoreError> {
-    Ok(match (status, snoozed_until) {
-        ("open", _) => ConversationStatus::Open,
-        ("pending", _) => ConversationStatus::Pending,
-        ("resolved", _) => ConversationStatus::Resolved,
-        ("snoozed", Some(until)) => ConversationStatus::Snoozed {
-            until: parse_time(&until)?,
-        },
-        (other, _) => {
-            return Err(StoreError::Corrupt(format!(
-                "conversation status {other:?}"
-            )));
-        }
-    })
 }
 
 /// Keeps the conversation's and contact's state columns true to a new event, and returns
@@ -176,17 +148,6 @@ fn conversation_facts(
         last_outbound_at: outbound.as_deref().map(parse_time).transpose()?,
     }))
 }
-
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("serialising: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-const REPLY_COLUMNS: &str = "tenant_id, idempotency_key, conversation_id, request_hash, request, \
-    sender, sent_as, state, message_id, failure, attempts";
 
 fn reply_from_row(row: &rusqlite::Row<'_>) -> Result<ReplyRecord, StoreError> {
     let hash: Vec<u8> = row.get(3)?;
@@ -295,36 +256,6 @@ pub(super) fn audit_in(
         prev_hash,
         hash,
     })
-}
-
-/// A `channel_updated` event carrying the channel's new snapshot.
-fn channel_event(channel: &Channel) -> NewEvent {
-    NewEvent {
-        id: EventId::new(format!("channel:{}", new_id())),
-        tenant: channel.tenant.clone(),
-        channel: channel.id.clone(),
-        contact: None,
-        conversation: None,
-        occurred_at: Utc::now(),
-        body: EventBody::ChannelUpdated(channel.snapshot()),
-        media: Vec::new(),
-    }
-}
-
-/// Every `media_id` string anywhere in an event body.
-fn media_ids(value: &serde_json::Value, found: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("media_id", serde_json::Value::String(id)) => found.push(id.clone()),
-                    _ => media_ids(value, found),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| media_ids(v, found)),
-        _ => {}
-    }
 }
 
 impl WorkStore for SqliteStore {
@@ -702,6 +633,18 @@ impl WorkStore for SqliteStore {
             },
             self.publisher(),
         )
+    }
+
+    fn take_over_replies(&self) -> Result<Vec<ReplyRecord>, StoreError> {
+        // Only the first call after opening finds another process's leftovers; after it,
+        // every unfinished reply is this process's own, being worked on.
+        if self
+            .replies_taken_over
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(Vec::new());
+        }
+        self.unfinished_replies()
     }
 
     fn unfinished_replies(&self) -> Result<Vec<ReplyRecord>, StoreError> {
