@@ -29,12 +29,28 @@ struct Cli {
         default_value = "relay-data"
     )]
     data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host/db?sslmode=require`) for the shared
+    /// database several relay nodes serve from; without it the relay keeps an embedded
+    /// SQLite database in the data dir. Every node must share the key
+    /// (`VENTANA_RELAY_KEY`, or the same `relay.key` in each data dir).
+    #[arg(long, global = true, env = "VENTANA_DATABASE_URL")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Copy an embedded relay (its SQLite database) into an empty PostgreSQL database,
+    /// with every sequence, sealed secret and audit entry as it is. Stop the relay first.
+    MigrateStore {
+        /// The embedded relay's data dir (holding `relay.db`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL to copy into.
+        #[arg(long)]
+        to: String,
+    },
     /// Serve webhooks and the desktop API.
     Serve {
         /// The address to listen on.
@@ -449,8 +465,11 @@ fn open(cli: &Cli) -> anyhow::Result<Relay> {
         settings.graph.version = graph_version.clone();
         settings.public_url = public_url.clone();
     }
-    Relay::open(&cli.data_dir, settings)
-        .with_context(|| format!("opening the relay in {}", cli.data_dir.display()))
+    settings.database = cli.database.clone();
+    Relay::open(&cli.data_dir, settings).with_context(|| match &cli.database {
+        Some(_) => "opening the relay on its PostgreSQL database".to_owned(),
+        None => format!("opening the relay in {}", cli.data_dir.display()),
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -462,11 +481,23 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    if let Command::MigrateStore { from, to } = &cli.command {
+        let report = ventana_relay::store::postgres::copy_from_sqlite(&from.join("relay.db"), to)
+            .with_context(|| format!("copying {} to PostgreSQL", from.display()))?;
+        let mut out = std::io::stdout().lock();
+        use std::io::Write;
+        for (table, rows) in report.tables {
+            writeln!(out, "{table}\t{rows}")?;
+        }
+        return Ok(());
+    }
     let relay = open(&cli)?;
     let state = &relay.state;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match cli.command {
+        // Handled above, before a relay is opened.
+        Command::MigrateStore { .. } => {}
         Command::Serve { listen, .. } => {
             drop(out);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

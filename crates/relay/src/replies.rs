@@ -840,8 +840,8 @@ async fn finish(
 /// flight have an unknown outcome and are never sent again.
 pub async fn resume(state: &Arc<AppState>) -> Result<(), ApiError> {
     let store = Arc::clone(&state.store);
-    let unfinished = blocking("reading unfinished replies", move || {
-        store.unfinished_replies()
+    let unfinished = blocking("taking over unfinished replies", move || {
+        store.take_over_replies()
     })
     .await?;
     for record in unfinished {

@@ -24,6 +24,7 @@ pub const MAX_DELETION_BODY_BYTES: usize = 16 * 1024;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         // Meta's webhooks (`webhook/intake.rs`).
         .route(
             "/webhooks/meta/{app_id}",
@@ -110,4 +111,24 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// Liveness: answers while the server accepts requests.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Readiness, for a load balancer: 200 while this node can reach its database, 503 (with
+/// the reason kept to the log) when it cannot, so traffic goes to another node.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> Result<&'static str, crate::error::ApiError> {
+    let store = Arc::clone(&state.store);
+    crate::error::blocking("readiness", move || store.ready())
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = error.message(), "not ready");
+            crate::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "this node cannot reach its database",
+            )
+            .retry_after(1)
+        })?;
+    Ok("ready")
 }

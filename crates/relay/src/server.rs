@@ -4,7 +4,7 @@
 
 use crate::hub::Hub;
 use crate::seal::{SealError, SealKey};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{PostgresStore, SqliteStore, Storage, StoreError};
 use axum::Router;
 use axum::serve::ListenerExt;
 use std::future::Future;
@@ -42,13 +42,18 @@ impl Relay {
         let key = SealKey::load_or_create(data_dir)?;
         let hub = Arc::new(Hub::new(settings.live_buffer));
         let publisher = Arc::clone(&hub);
-        let store = SqliteStore::open(
-            &data_dir.join("relay.db"),
-            Some(Box::new(move |entries| publisher.publish(entries))),
-        )?;
+        let listener: crate::store::CommitListener =
+            Box::new(move |entries| publisher.publish(entries));
+        let store: Arc<dyn Storage> = match &settings.database {
+            Some(url) => Arc::new(PostgresStore::open(url, Some(listener))?),
+            None => Arc::new(SqliteStore::open(
+                &data_dir.join("relay.db"),
+                Some(listener),
+            )?),
+        };
         Ok(Relay {
             state: Arc::new(AppState {
-                store: Arc::new(store),
+                store,
                 key,
                 hub,
                 intake: crate::webhook::intake_cache::IntakeCache::default(),

@@ -34,6 +34,8 @@ pub struct Settings {
     pub session_check: Duration,
     /// Behind a reverse proxy: take the client's address from `X-Forwarded-For`.
     pub trusted_proxy: bool,
+    /// The shared PostgreSQL database's URL; `None` for the embedded SQLite store.
+    pub database: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             sessions: crate::auth::SessionPolicy::default(),
             session_check: Duration::from_secs(5),
             trusted_proxy: false,
+            database: None,
         }
     }
 }

@@ -54,12 +54,40 @@ pub fn due_events(
 }
 
 /// Runs until the process ends: a sweep every `every`, templates every `templates_every`.
+/// How often a node asks whether it runs the periodic jobs.
+const LEAD_CHECK: Duration = Duration::from_secs(2);
+
 pub async fn run(state: Arc<AppState>, every: Duration, templates_every: Duration) {
     let mut last_templates: Option<Instant> = None;
-    let mut ticker = tokio::time::interval(every);
+    let mut last_sweep: Option<Instant> = None;
+    // The jobs run on one node at a time (`Storage::leads`); asking often lets another
+    // node take them over within seconds of the leader's death, whatever `every` is.
+    let mut ticker = tokio::time::interval(every.min(LEAD_CHECK));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        let store = Arc::clone(&state.store);
+        match tokio::task::spawn_blocking(move || store.leads()).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => continue,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot tell whether this node runs the periodic jobs");
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the lead check panicked");
+                continue;
+            }
+        }
+        // Replies a dead node left unfinished: queued ones go out, in-flight ones are
+        // recorded as unknown (never re-sent).
+        if let Err(error) = crate::replies::resume(&state).await {
+            tracing::error!(%error, "cannot take over unfinished replies");
+        }
+        if last_sweep.is_some_and(|at| at.elapsed() < every) {
+            continue;
+        }
+        last_sweep = Some(Instant::now());
         let worker = Arc::clone(&state);
         let swept = tokio::task::spawn_blocking(move || {
             let events = due_events(&worker, Utc::now())?;

@@ -6,10 +6,11 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
+mod pg;
 
 use conformance::{message, seqs, set_up};
 use std::sync::Arc;
-use ventana_relay::store::{SqliteStore, Storage};
+use ventana_relay::store::{PostgresStore, SqliteStore, Storage};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -30,6 +31,15 @@ fn sqlite_keeps_the_storage_contract() {
         opened += 1;
         let path = dir.path().join(format!("relay-{opened}.db"));
         Box::new(SqliteStore::open(&path, None).unwrap())
+    });
+}
+
+/// The same suite on PostgreSQL: a database of its own for each fresh store.
+#[test]
+fn postgres_keeps_the_storage_contract() {
+    let cluster = pg::Cluster::shared();
+    conformance::run(&mut || {
+        Box::new(PostgresStore::open(&cluster.create_database(), None).unwrap())
     });
 }
 

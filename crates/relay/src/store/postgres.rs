@@ -21,6 +21,7 @@
 //!   is gone. Periodic jobs run on the node holding an advisory lock.
 
 mod accounts;
+mod copy;
 mod fanout;
 mod nodes;
 mod work;
@@ -35,6 +36,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use ventana_migrate::Migration;
+
+pub use copy::{CopyReport, copy_from_sqlite};
 
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,

@@ -45,11 +45,23 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
+/// The PostgreSQL URL every CLI command and relay of this test process uses, once a test
+/// sets it (the multi-node tests); `None` for the embedded store.
+pub static DATABASE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn database_args() -> Vec<String> {
+    match DATABASE.lock().unwrap().as_ref() {
+        Some(url) => vec!["--database".to_owned(), url.clone()],
+        None => Vec::new(),
+    }
+}
+
 /// Runs an admin CLI command against `data_dir`, with `stdin` as its standard input.
 pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ventana-relay"))
         .arg("--data-dir")
         .arg(data_dir)
+        .args(database_args())
         .args(args)
         .env_remove("VENTANA_RELAY_KEY")
         .stdin(Stdio::piped())
@@ -154,6 +166,7 @@ impl RelayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ventana-relay"))
             .arg("--data-dir")
             .arg(data_dir)
+            .args(database_args())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("VENTANA_RELAY_KEY")
