@@ -83,6 +83,31 @@ pub struct PostgresStore {
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     node: Arc<nodes::Node>,
     fanout: Option<fanout::Fanout>,
+    /// Queued appends, committed one after another in the order they were queued (as the
+    /// embedded store's writer does), by `commit_queued`.
+    queued: tokio::sync::mpsc::UnboundedSender<QueuedAppend>,
+}
+
+type QueuedAppend = (
+    Vec<NewEvent>,
+    tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
+);
+
+/// Commits queued appends in queue order, each in its own transaction.
+async fn commit_queued(
+    pool: Pool,
+    fanout: Option<fanout::Fanout>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedAppend>,
+) {
+    while let Some((events, reply)) = queue.recv().await {
+        let outcome = transaction(pool.clone(), move |tx| append_in(tx, events)).await;
+        if let (Ok(appended), Some(fanout)) = (&outcome, &fanout)
+            && !appended.entries.is_empty()
+        {
+            fanout.committed(appended.entries.clone());
+        }
+        let _ = reply.send(outcome);
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -184,12 +209,15 @@ impl PostgresStore {
             };
             Ok((node, fanout))
         })?;
+        let (queued, queue) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(commit_queued(pool.clone(), fanout.clone(), queue));
         Ok(Self {
             pool,
             runtime,
             stop: Mutex::new(Some(stop)),
             node,
             fanout,
+            queued,
         })
     }
 
@@ -764,17 +792,9 @@ impl Storage for PostgresStore {
 
     fn append_queued(&self, events: Vec<NewEvent>) -> Result<PendingAppend, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let pool = self.pool.clone();
-        let fanout = self.fanout.clone();
-        self.runtime.spawn(async move {
-            let outcome = transaction(pool, move |tx| append_in(tx, events)).await;
-            if let (Ok(appended), Some(fanout)) = (&outcome, fanout)
-                && !appended.entries.is_empty()
-            {
-                fanout.committed(appended.entries.clone());
-            }
-            let _ = reply.send(outcome);
-        });
+        self.queued
+            .send((events, reply))
+            .map_err(|_| StoreError::WriterGone)?;
         Ok(PendingAppend(answer))
     }
 
