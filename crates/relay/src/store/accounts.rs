@@ -255,6 +255,42 @@ pub struct TenantPolicy {
     pub wipe_cache_on_removal: bool,
 }
 
+/// The stored facts about a session that say whether (and why) it has ended, as both
+/// backends read them (`AccountStore::session_end`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub revoked_at: Option<String>,
+    pub revoked_reason: Option<String>,
+    /// The absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// The idle end.
+    pub refresh_expires_at: DateTime<Utc>,
+    /// The agent's status, as stored.
+    pub agent_status: String,
+}
+
+impl SessionFacts {
+    /// Why the session has ended at `now`, or `None` while it lives: a revocation names its
+    /// reason (a sign-out when it named none), then the agent's access, then the clock.
+    pub fn end_reason(&self, now: DateTime<Utc>) -> Option<EndReason> {
+        if self.revoked_at.is_some() {
+            return Some(
+                self.revoked_reason
+                    .as_deref()
+                    .and_then(EndReason::parse)
+                    .unwrap_or(EndReason::SignedOut),
+            );
+        }
+        match self.agent_status.as_str() {
+            "disabled" => return Some(EndReason::AccessDisabled),
+            "removed" => return Some(EndReason::AccessRemoved),
+            _ => {}
+        }
+        (self.expires_at <= now || self.refresh_expires_at <= now)
+            .then_some(EndReason::SessionExpired)
+    }
+}
+
 /// Agents, sessions and bot keys. Every change that ends sessions returns their ids; every
 /// change an admin makes writes its `audit` record in the same transaction.
 pub trait AccountStore {
@@ -384,4 +420,39 @@ pub trait AccountStore {
         policy: TenantPolicy,
         audit: super::AuditRecord,
     ) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod session_facts_tests {
+    use super::*;
+
+    fn facts(revoked: Option<&str>, status: &str, ends_in_minutes: i64) -> SessionFacts {
+        let end = Utc::now() + chrono::TimeDelta::minutes(ends_in_minutes);
+        SessionFacts {
+            revoked_at: revoked.map(|_| "2026-12-01T00:00:00Z".to_owned()),
+            revoked_reason: revoked.filter(|r| !r.is_empty()).map(str::to_owned),
+            expires_at: end,
+            refresh_expires_at: end,
+            agent_status: status.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_revocation_names_its_reason_then_access_then_the_clock() {
+        let now = Utc::now();
+        let cases = [
+            (facts(None, "active", 10), None),
+            (facts(None, "active", -1), Some(EndReason::SessionExpired)),
+            (facts(None, "disabled", 10), Some(EndReason::AccessDisabled)),
+            (facts(None, "removed", -1), Some(EndReason::AccessRemoved)),
+            (facts(Some(""), "removed", -1), Some(EndReason::SignedOut)),
+            (
+                facts(Some(EndReason::SessionReused.as_str()), "active", 10),
+                Some(EndReason::SessionReused),
+            ),
+        ];
+        for (facts, expected) in cases {
+            assert_eq!(facts.end_reason(now), expected, "{facts:?}");
+        }
+    }
 }

@@ -583,28 +583,16 @@ impl AccountStore for PostgresStore {
                 let Some(row) = client.query_opt(&statement, &[&session_id]).await? else {
                     return Ok(Some(EndReason::SessionRevoked));
                 };
-                let revoked_at: Option<String> = row.try_get(0)?;
-                let reason: Option<String> = row.try_get(1)?;
                 let expires: String = row.try_get(2)?;
                 let idle: String = row.try_get(3)?;
-                let status: String = row.try_get(4)?;
-                if revoked_at.is_some() {
-                    return Ok(Some(
-                        reason
-                            .as_deref()
-                            .and_then(EndReason::parse)
-                            .unwrap_or(EndReason::SignedOut),
-                    ));
-                }
-                match status.as_str() {
-                    "disabled" => return Ok(Some(EndReason::AccessDisabled)),
-                    "removed" => return Ok(Some(EndReason::AccessRemoved)),
-                    _ => {}
-                }
-                if parse_time(&expires)? <= now || parse_time(&idle)? <= now {
-                    return Ok(Some(EndReason::SessionExpired));
-                }
-                Ok(None)
+                let facts = SessionFacts {
+                    revoked_at: row.try_get(0)?,
+                    revoked_reason: row.try_get(1)?,
+                    expires_at: parse_time(&expires)?,
+                    refresh_expires_at: parse_time(&idle)?,
+                    agent_status: row.try_get(4)?,
+                };
+                Ok(facts.end_reason(now))
             })
         })
     }

@@ -474,26 +474,17 @@ impl AccountStore for SqliteStore {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
                 })
                 .optional()?;
-            let Some((revoked_at, reason, expires, idle, status)) = row else {
+            let Some((revoked_at, revoked_reason, expires, idle, status)) = row else {
                 return Ok(Some(EndReason::SessionRevoked));
             };
-            if revoked_at.is_some() {
-                return Ok(Some(
-                    reason
-                        .as_deref()
-                        .and_then(EndReason::parse)
-                        .unwrap_or(EndReason::SignedOut),
-                ));
-            }
-            match status.as_str() {
-                "disabled" => return Ok(Some(EndReason::AccessDisabled)),
-                "removed" => return Ok(Some(EndReason::AccessRemoved)),
-                _ => {}
-            }
-            if parse_time(&expires)? <= now || parse_time(&idle)? <= now {
-                return Ok(Some(EndReason::SessionExpired));
-            }
-            Ok(None)
+            let facts = SessionFacts {
+                revoked_at,
+                revoked_reason,
+                expires_at: parse_time(&expires)?,
+                refresh_expires_at: parse_time(&idle)?,
+                agent_status: status,
+            };
+            Ok(facts.end_reason(now))
         })
     }
 
