@@ -1,12 +1,18 @@
-//! Intake benchmark: prints figures, asserts nothing (run with
-//! `cargo bench -p ventana-relay --bench intake`).
+//! Intake benchmark: prints figures, asserts nothing but that every event was committed
+//! (run with `cargo bench -p ventana-relay --bench intake`).
+//!
+//! The same signed webhook stream goes, in one run, to four deployments: the embedded
+//! relay (SQLite), one node on PostgreSQL, three nodes on one PostgreSQL database (POSTs
+//! and websocket clients spread round robin over the nodes), and a bare hyper server that
+//! reads the body and answers 200 (the loopback ceiling on this machine with this client).
 //!
 //! 1. Throughput: signed webhook POSTs sent with 64 in flight, of one event each and of 10
-//!    events each (as Meta batches), against the relay (durably committed) and, side by
-//!    side, against a bare hyper server that reads the body and answers 200 (the loopback
-//!    ceiling on this machine with this client).
+//!    events each (as Meta batches); events durably committed per second.
 //! 2. Latency: 100 websocket clients follow the tenant's stream while webhooks arrive at
 //!    1,000 events/s; the time from starting each POST to each client receiving the event.
+//!
+//! PostgreSQL comes from a private cluster in a temp dir (`ventana-pgtest`, fsync on);
+//! `VENTANA_BENCH_ONLY=sqlite|pg1|pg3` runs one deployment (with the bare server).
 
 #![allow(
     clippy::unwrap_used,
@@ -53,7 +59,10 @@ fn body(first: usize, per_body: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn signed(bodies: Vec<Vec<u8>>) -> Vec<(Vec<u8>, String)> {
+/// A webhook body and its `X-Hub-Signature-256`.
+type Signed = (Vec<u8>, String);
+
+fn signed(bodies: Vec<Vec<u8>>) -> Vec<Signed> {
     bodies
         .into_iter()
         .map(|b| {
@@ -63,17 +72,19 @@ fn signed(bodies: Vec<Vec<u8>>) -> Vec<(Vec<u8>, String)> {
         .collect()
 }
 
-/// Sends every request with `IN_FLIGHT` in flight; returns (elapsed, failures).
-async fn blast(url: &str, requests: &[(Vec<u8>, String)]) -> (Duration, usize) {
+/// Sends every request with `IN_FLIGHT` in flight, round robin over `urls`; returns
+/// (elapsed, failures).
+async fn blast(urls: &[String], requests: &[Signed]) -> (Duration, usize) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(IN_FLIGHT)
         .build()
         .unwrap();
     let started = Instant::now();
     let failures = stream::iter(requests)
-        .map(|(body, signature)| {
+        .enumerate()
+        .map(|(i, (body, signature))| {
             let request = client
-                .post(url)
+                .post(&urls[i % urls.len()])
                 .header("content-type", "application/json")
                 .header("x-hub-signature-256", signature)
                 .body(body.clone());
@@ -125,10 +136,62 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn main() {
-    let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::open(tmp.path(), Settings::default()).unwrap();
-    let state = &relay.state;
+/// Where the relay keeps its log in a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres { nodes: usize },
+}
+
+impl Backend {
+    fn name(self) -> String {
+        match self {
+            Backend::Sqlite => "SQLite, embedded".into(),
+            Backend::Postgres { nodes: 1 } => "PostgreSQL, 1 node".into(),
+            Backend::Postgres { nodes } => format!("PostgreSQL, {nodes} nodes"),
+        }
+    }
+
+    fn key(self) -> String {
+        match self {
+            Backend::Sqlite => "sqlite".into(),
+            Backend::Postgres { nodes } => format!("pg{nodes}"),
+        }
+    }
+}
+
+/// One deployment's figures.
+struct Figures {
+    name: String,
+    /// Events per second durably committed, by events per POST.
+    rates: Vec<(usize, f64)>,
+    latency: Vec<Duration>,
+}
+
+/// Opens the relay's nodes on `backend` (one data dir: on PostgreSQL it holds only the
+/// key, which the nodes share) with the bench's tenant set up.
+fn open_nodes(
+    backend: Backend,
+    data: &std::path::Path,
+    cluster: Option<&ventana_pgtest::Cluster>,
+) -> Vec<Relay> {
+    let (database, nodes) = match backend {
+        Backend::Sqlite => (None, 1),
+        Backend::Postgres { nodes } => (
+            Some(cluster.expect("a cluster").create_database().unwrap()),
+            nodes,
+        ),
+    };
+    let relays: Vec<Relay> = (0..nodes)
+        .map(|_| {
+            let settings = Settings {
+                database: database.clone(),
+                ..Settings::default()
+            };
+            Relay::open(data, settings).unwrap()
+        })
+        .collect();
+    let state = &relays[0].state;
     admin::add_tenant(state, "bench").unwrap();
     admin::add_meta_app(state, APP_ID, SECRET, None).unwrap();
     admin::add_channel(
@@ -149,19 +212,26 @@ fn main() {
         "bench password",
     )
     .unwrap();
+    relays
+}
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(run(listener, relay.clone(), std::future::pending()));
-        let relay_url = format!("{base}/webhooks/meta/{APP_ID}");
-        let ceiling_url = bare_hyper_server().await;
+async fn head_of(relay: &Relay) -> u64 {
+    let store = Arc::clone(&relay.state.store);
+    tokio::task::spawn_blocking(move || {
+        let tenant = store.find_tenant("bench").unwrap().unwrap().id;
+        store.head(&tenant).unwrap()
+    })
+    .await
+    .unwrap()
+}
 
-        // 1. Throughput, side by side: single-event bodies, then Meta-style batches of 10.
-        let mut first_mid = 0;
-        let mut committed_so_far = 0u64;
-        for per_body in [1, EVENTS_PER_BODY] {
+/// The throughput runs' requests: single-event bodies, then Meta-style batches of 10; mids
+/// never repeat, so every event is new to every deployment's log.
+fn throughput_requests() -> Vec<(usize, Vec<Signed>)> {
+    let mut first_mid = 0;
+    [1, EVENTS_PER_BODY]
+        .into_iter()
+        .map(|per_body| {
             let bodies = BODIES * EVENTS_PER_BODY / per_body / if per_body == 1 { 2 } else { 1 };
             let requests = signed(
                 (0..bodies)
@@ -169,100 +239,226 @@ fn main() {
                     .collect(),
             );
             first_mid += bodies * per_body;
-            let events = (bodies * per_body) as f64;
-            let (ceiling, ceiling_failures) = blast(&ceiling_url, &requests).await;
-            let (committed, failures) = blast(&relay_url, &requests).await;
-            let head = {
-                let store = Arc::clone(&relay.state.store);
-                let tenant = store.find_tenant("bench").unwrap().unwrap().id;
-                tokio::task::spawn_blocking(move || store.head(&tenant).unwrap()).await.unwrap()
-            };
-            assert_eq!(failures + ceiling_failures, 0, "some requests failed");
-            assert_eq!((head - committed_so_far) as f64, events, "not every event was committed");
-            committed_so_far = head;
-            let posts_rate = bodies as f64 / committed.as_secs_f64();
-            let ceiling_rate = bodies as f64 / ceiling.as_secs_f64();
-            println!("throughput: {bodies} signed POSTs of {per_body} event(s), {IN_FLIGHT} in flight");
-            println!("  relay, durably committed : {posts_rate:>8.0} POSTs/s = {:>7.0} events/s", posts_rate * per_body as f64);
-            println!("  bare hyper, 200 only     : {ceiling_rate:>8.0} POSTs/s");
-            println!("  relay / ceiling          : {:>8.0} %", 100.0 * posts_rate / ceiling_rate);
-        }
-        let head = committed_so_far;
+            (per_body, requests)
+        })
+        .collect()
+}
 
-        // 2. Latency to 100 live clients at 1,000 events/s.
-        let login: serde_json::Value = reqwest::Client::new()
-            .post(format!("{base}/v1/auth/login"))
-            .json(&serde_json::json!({"email": "bench@example.test", "password": "bench password"}))
-            .send().await.unwrap().json().await.unwrap();
-        let token = login["access_token"].as_str().unwrap().to_owned();
-        let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-        let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-        let client_count = std::env::var("VENTANA_BENCH_CLIENTS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(CLIENTS);
-        let mut clients = Vec::new();
-        for _ in 0..client_count {
-            let url = format!("{}/v1/stream?after={head}", base.replacen("http", "ws", 1));
-            let mut request = url.into_client_request().unwrap();
-            request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-            let (sent_at, latencies) = (Arc::clone(&sent_at), Arc::clone(&latencies));
-            clients.push(tokio::spawn(async move {
-                let mut received = 0;
-                while received < LATENCY_EVENTS {
-                    let Some(Ok(message)) = socket.next().await else { break };
-                    let now = Instant::now();
-                    let tokio_tungstenite::tungstenite::Message::Text(text) = message else { continue };
-                    // A substring, not a JSON parse: 100 clients share the relay's 2 cores,
-                    // and the figure is the relay's latency, not the client's parser.
-                    if !text.starts_with(r#"{"type":"event""#) {
-                        continue;
-                    }
-                    received += 1;
-                    let mid = text
-                        .split(r#""message_id":""#)
-                        .nth(1)
-                        .and_then(|rest| rest.split('"').next())
-                        .unwrap_or_default();
-                    let started = sent_at.lock().unwrap().get(mid).copied();
-                    if let Some(started) = started {
-                        latencies.lock().unwrap().push(now - started);
-                    }
+/// Runs the throughput and latency measures against one deployment.
+async fn measure(
+    name: String,
+    relays: Vec<Relay>,
+    workload: &[(usize, Vec<Signed>)],
+    client_count: usize,
+) -> Figures {
+    let mut bases = Vec::new();
+    for relay in &relays {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(run(listener, relay.clone(), std::future::pending()));
+    }
+    let urls: Vec<String> = bases
+        .iter()
+        .map(|base| format!("{base}/webhooks/meta/{APP_ID}"))
+        .collect();
+
+    // 1. Throughput.
+    let mut rates = Vec::new();
+    let mut committed_so_far = 0u64;
+    for (per_body, requests) in workload {
+        let (elapsed, failures) = blast(&urls, requests).await;
+        let head = head_of(&relays[0]).await;
+        let events = requests.len() * per_body;
+        assert_eq!(failures, 0, "{name}: some requests failed");
+        assert_eq!(
+            (head - committed_so_far) as usize,
+            events,
+            "{name}: not every event was committed"
+        );
+        committed_so_far = head;
+        rates.push((*per_body, events as f64 / elapsed.as_secs_f64()));
+    }
+    let head = committed_so_far;
+
+    // 2. Latency to live clients (spread over the nodes) at 1,000 events/s.
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/auth/login", bases[0]))
+        .json(&serde_json::json!({"email": "bench@example.test", "password": "bench password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let mut clients = Vec::new();
+    for c in 0..client_count {
+        let base = &bases[c % bases.len()];
+        let url = format!("{}/v1/stream?after={head}", base.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (sent_at, latencies) = (Arc::clone(&sent_at), Arc::clone(&latencies));
+        clients.push(tokio::spawn(async move {
+            let mut received = 0;
+            while received < LATENCY_EVENTS {
+                let Some(Ok(message)) = socket.next().await else {
+                    break;
+                };
+                let now = Instant::now();
+                let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+                    continue;
+                };
+                // A substring, not a JSON parse: 100 clients share the relay's 2 cores,
+                // and the figure is the relay's latency, not the client's parser.
+                if !text.starts_with(r#"{"type":"event""#) {
+                    continue;
                 }
-            }));
-        }
-        // 1,000 events/s as 100 bodies/s of 10 events.
-        let client = reqwest::Client::new();
-        let mut ticker = tokio::time::interval(Duration::from_millis(10));
-        let first = first_mid;
-        let mut posts = Vec::new();
-        for b in 0..LATENCY_EVENTS / EVENTS_PER_BODY {
-            ticker.tick().await;
-            let start_mid = first + b * EVENTS_PER_BODY;
-            let payload = body(start_mid, EVENTS_PER_BODY);
-            let signature = signature_header(SECRET.as_bytes(), &payload);
-            let now = Instant::now();
-            {
-                let mut sent = sent_at.lock().unwrap();
-                for i in start_mid..start_mid + EVENTS_PER_BODY {
-                    sent.insert(format!("m_bench_{i}"), now);
+                received += 1;
+                let mid = text
+                    .split(r#""message_id":""#)
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_default();
+                let started = sent_at.lock().unwrap().get(mid).copied();
+                if let Some(started) = started {
+                    latencies.lock().unwrap().push(now - started);
                 }
             }
-            let request = client.post(&relay_url).header("x-hub-signature-256", signature).body(payload);
-            posts.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }));
+        }));
+    }
+    // 1,000 events/s as 100 bodies/s of 10 events, round robin over the nodes.
+    let client = reqwest::Client::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let first = 10_000_000;
+    let mut posts = Vec::new();
+    for b in 0..LATENCY_EVENTS / EVENTS_PER_BODY {
+        ticker.tick().await;
+        let start_mid = first + b * EVENTS_PER_BODY;
+        let payload = body(start_mid, EVENTS_PER_BODY);
+        let signature = signature_header(SECRET.as_bytes(), &payload);
+        let now = Instant::now();
+        {
+            let mut sent = sent_at.lock().unwrap();
+            for i in start_mid..start_mid + EVENTS_PER_BODY {
+                sent.insert(format!("m_bench_{i}"), now);
+            }
         }
-        for post in posts {
-            assert_eq!(post.await.unwrap(), 200);
+        let request = client
+            .post(&urls[b % urls.len()])
+            .header("x-hub-signature-256", signature)
+            .body(payload);
+        posts.push(tokio::spawn(async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    for post in posts {
+        assert_eq!(post.await.unwrap(), 200, "{name}: a latency POST failed");
+    }
+    for client in clients {
+        tokio::time::timeout(Duration::from_secs(120), client)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let mut latency = latencies.lock().unwrap().clone();
+    latency.sort();
+    assert_eq!(
+        latency.len(),
+        client_count * LATENCY_EVENTS,
+        "{name}: a client missed an event"
+    );
+    Figures {
+        name,
+        rates,
+        latency,
+    }
+}
+
+fn main() {
+    let only = std::env::var("VENTANA_BENCH_ONLY").ok();
+    let client_count = std::env::var("VENTANA_BENCH_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CLIENTS);
+    let backends: Vec<Backend> = [
+        Backend::Sqlite,
+        Backend::Postgres { nodes: 1 },
+        Backend::Postgres { nodes: 3 },
+    ]
+    .into_iter()
+    .filter(|b| only.as_deref().is_none_or(|only| only == b.key()))
+    .collect();
+    let cluster = backends
+        .iter()
+        .any(|b| matches!(b, Backend::Postgres { .. }))
+        .then(|| ventana_pgtest::Cluster::start().unwrap());
+    let workload = throughput_requests();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    // The ceiling first, with the same requests and client.
+    let ceiling: Vec<(usize, f64)> = runtime.block_on(async {
+        let url = bare_hyper_server().await;
+        let mut rates = Vec::new();
+        for (per_body, requests) in &workload {
+            let (elapsed, failures) = blast(std::slice::from_ref(&url), requests).await;
+            assert_eq!(failures, 0, "the bare server failed requests");
+            rates.push((*per_body, requests.len() as f64 / elapsed.as_secs_f64()));
         }
-        for client in clients {
-            tokio::time::timeout(Duration::from_secs(60), client).await.unwrap().unwrap();
-        }
-        let mut all = latencies.lock().unwrap().clone();
-        all.sort();
-        println!("latency, POST start -> event at a websocket client ({client_count} clients, 1000 events/s, {} deliveries)", all.len());
-        for (name, p) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)] {
-            println!("  {name}: {:>8.2} ms", percentile(&all, p).as_secs_f64() * 1000.0);
-        }
+        rates
     });
+    let mut all = Vec::new();
+    for backend in backends {
+        let dir = tempfile::tempdir().unwrap();
+        let relays = open_nodes(backend, dir.path(), cluster.as_ref());
+        let figures = runtime.block_on(measure(backend.name(), relays, &workload, client_count));
+        all.push(figures);
+    }
+
+    println!(
+        "intake: signed webhook POSTs, {IN_FLIGHT} in flight; latency: {client_count} websocket \
+         clients, 1,000 events/s, POST start -> event at each client"
+    );
+    println!(
+        "{:<20} {:>16} {:>10} {:>16} {:>10} {:>9} {:>9} {:>9}",
+        "", "1 event/POST", "of bare", "10 events/POST", "of bare", "p50", "p99", "max"
+    );
+    for (per_body, rate) in &ceiling {
+        println!(
+            "  bare hyper: {rate:>8.0} POSTs/s with {per_body} event(s) each (200 only, nothing stored)"
+        );
+    }
+    for figures in &all {
+        let share = |per_body: usize, rate: f64| {
+            let bare = ceiling
+                .iter()
+                .find(|(p, _)| *p == per_body)
+                .map(|(_, r)| *r);
+            bare.map(|bare| 100.0 * rate / per_body as f64 / bare)
+                .unwrap_or(f64::NAN)
+        };
+        let mut row = format!("{:<20}", figures.name);
+        for (per_body, rate) in &figures.rates {
+            row.push_str(&format!(
+                " {:>9.0} events/s {:>7.0} %",
+                rate,
+                share(*per_body, *rate)
+            ));
+        }
+        for p in [0.50, 0.99, 1.0] {
+            row.push_str(&format!(
+                " {:>6.2} ms",
+                percentile(&figures.latency, p).as_secs_f64() * 1000.0
+            ));
+        }
+        println!("{row}");
+    }
 }

@@ -114,10 +114,11 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness, for a load balancer: 200 while this node can reach its database, 503 (with
-/// the reason kept to the log) when it cannot, so traffic goes to another node.
+/// the reason kept to the log) when it cannot, so traffic goes to another node. The body
+/// also says whether this node runs the periodic jobs (one node of several does).
 async fn readyz(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-) -> Result<&'static str, crate::error::ApiError> {
+) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
     let store = Arc::clone(&state.store);
     crate::error::blocking("readiness", move || store.ready())
         .await
@@ -130,5 +131,8 @@ async fn readyz(
             )
             .retry_after(1)
         })?;
-    Ok("ready")
+    let runs_jobs = state.runs_jobs.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(axum::Json(
+        serde_json::json!({"status": "ready", "runs_periodic_jobs": runs_jobs}),
+    ))
 }

@@ -67,7 +67,12 @@ pub async fn run(state: Arc<AppState>, every: Duration, templates_every: Duratio
     loop {
         ticker.tick().await;
         let store = Arc::clone(&state.store);
-        match tokio::task::spawn_blocking(move || store.leads()).await {
+        let leads = tokio::task::spawn_blocking(move || store.leads()).await;
+        state.runs_jobs.store(
+            matches!(leads, Ok(Ok(true))),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        match leads {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => continue,
             Ok(Err(error)) => {

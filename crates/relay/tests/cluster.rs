@@ -6,7 +6,6 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod pg;
 
 use common::*;
 use std::time::Duration;
@@ -17,8 +16,8 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_lose_nothing_when_one_is_killed_under_load() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = pg::Cluster::shared();
-    *DATABASE.lock().unwrap() = Some(cluster.create_database());
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
     // One data dir for all three: on PostgreSQL it holds only the key, which nodes share.
     let (_dir, data) = data_dir();
     set_up(&data);
@@ -108,18 +107,21 @@ async fn three_nodes_lose_nothing_when_one_is_killed_under_load() {
     assert_consecutive(&events, 1);
 }
 
-/// The same idempotency key sent to two nodes at once reaches Meta once: the reply's row is
-/// the one place both nodes meet, and only the node whose insert won sends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_key_sent_to_two_nodes_at_once_goes_out_once() {
-    use serde_json::json;
+const PAGE_TOKEN: &str = "EAAG-page-token-for-tests";
+
+/// A fresh database (its cluster held: the last holder's drop stops it) and data dir with a
+/// Page token, and metasim as the Graph API, its address as `serve`'s flags.
+async fn with_meta() -> (
+    std::sync::Arc<ventana_pgtest::Cluster>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    ventana_metasim::graph::GraphSim,
+    Vec<String>,
+) {
     use ventana_metasim::graph::{GraphSim, GraphSimConfig};
-    const PAGE_TOKEN: &str = "EAAG-page-token-for-tests";
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = pg::Cluster::shared();
-    let database = cluster.create_database();
-    *DATABASE.lock().unwrap() = Some(database);
-    let (_dir, data) = data_dir();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
+    let (dir, data) = data_dir();
     set_up(&data);
     cli_ok(
         &data,
@@ -144,48 +146,85 @@ async fn one_key_sent_to_two_nodes_at_once_goes_out_once() {
     .unwrap();
     sim.add_page(PAGE_ID, PAGE_TOKEN, true);
     let url = sim.base_url();
-    let graph = [
-        "--graph-url",
-        url.as_str(),
-        "--instagram-graph-url",
-        url.as_str(),
+    let flags = vec![
+        "--graph-url".to_owned(),
+        url.clone(),
+        "--instagram-graph-url".to_owned(),
+        url,
     ];
-    let a = RelayProcess::start_with(&data, &graph);
-    let b = RelayProcess::start_with(&data, &graph);
-    let token = login(&a.base, "ana@acme.test").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    (cluster, dir, data, sim, flags)
+}
+
+/// A customer's message through `base`, noted by metasim; its conversation's id.
+async fn customer_writes(
+    sim: &ventana_metasim::graph::GraphSim,
+    base: &str,
+    token: &str,
+    mid: &str,
+) -> String {
+    use serde_json::json;
     let at = chrono::Utc::now();
     let user = "7000000000000009";
     let body = json!({"object": "page", "entry": [{"id": PAGE_ID, "time": at.timestamp_millis(), "messaging": [{
         "sender": {"id": user}, "recipient": {"id": PAGE_ID}, "timestamp": at.timestamp_millis(),
-        "message": {"mid": "m_two_nodes", "text": "¿hay talla 42?"}}]}]});
-    assert_eq!(post_signed(&a.base, body.to_string().as_bytes()).await, 200);
+        "message": {"mid": mid, "text": "¿hay talla 42?"}}]}]});
+    assert_eq!(post_signed(base, body.to_string().as_bytes()).await, 200);
     sim.note_inbound(PAGE_ID, user, at);
-    let events = get_json(&b.base, "/v1/events?limit=100", &token).await.1;
-    let conversation = events["entries"]
+    let events = get_json(base, "/v1/events?limit=100", token).await.1;
+    events["entries"]
         .as_array()
         .unwrap()
         .iter()
         .find_map(|e| e["event"]["conversation"].as_str())
         .expect("the customer's message is in the log")
-        .to_owned();
-    let send = |base: String| {
-        let (token, conversation) = (token.clone(), conversation.clone());
-        async move {
-            let response = http()
-                .post(format!("{base}/v1/conversations/{conversation}/replies"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "k-two-nodes")
-                .json(&json!({"kind": "text", "text": "Sí, la tenemos."}))
-                .send()
-                .await
-                .unwrap();
-            response.status().as_u16()
-        }
-    };
-    let (first, second) = tokio::join!(send(a.base.clone()), send(b.base.clone()));
+        .to_owned()
+}
+
+/// `POST …/replies` with `key`; the HTTP status, or 0 when the node died first.
+async fn send_reply(base: String, token: String, conversation: String, key: &'static str) -> u16 {
+    http()
+        .post(format!("{base}/v1/conversations/{conversation}/replies"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&serde_json::json!({"kind": "text", "text": "Sí, la tenemos."}))
+        .send()
+        .await
+        .map(|response| response.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn access_token(base: &str) -> String {
+    login(base, "ana@acme.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The same idempotency key sent to two nodes at once reaches Meta once: the reply's row is
+/// the one place both nodes meet, and only the node whose insert won sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_sent_to_two_nodes_at_once_goes_out_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (_cluster, _dir, data, sim, flags) = with_meta().await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = RelayProcess::start_with(&data, &flags);
+    let b = RelayProcess::start_with(&data, &flags);
+    let token = access_token(&a.base).await;
+    let conversation = customer_writes(&sim, &a.base, &token, "m_two_nodes").await;
+    let (first, second) = tokio::join!(
+        send_reply(
+            a.base.clone(),
+            token.clone(),
+            conversation.clone(),
+            "k-two-nodes"
+        ),
+        send_reply(
+            b.base.clone(),
+            token.clone(),
+            conversation.clone(),
+            "k-two-nodes"
+        ),
+    );
     assert!(first < 300 && second < 300, "{first} {second}");
     // Give either node time to (wrongly) send a second time.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -198,4 +237,238 @@ async fn one_key_sent_to_two_nodes_at_once_goes_out_once() {
         1,
         "one key reached Meta more than once (or never)"
     );
+}
+
+/// A node killed while Meta holds its send (the request reached Meta, the answer never came
+/// back): another node takes the reply over once the dead node's lease runs out, and
+/// records its outcome as unknown. It never sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_whose_node_died_mid_send_becomes_unknown_and_is_never_resent() {
+    use ventana_metasim::graph::Failure;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (_cluster, _dir, data, sim, flags) = with_meta().await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = RelayProcess::start_with(&data, &flags);
+    let b = RelayProcess::start_with(&data, &flags);
+    let token = access_token(&b.base).await;
+    let conversation = customer_writes(&sim, &b.base, &token, "m_mid_send").await;
+    // Meta takes the message and then says nothing for a minute.
+    sim.fail_next(
+        PAGE_ID,
+        1,
+        Failure::Timeout {
+            respond_after: Duration::from_secs(60),
+            sent: true,
+        },
+    );
+    let sending = tokio::spawn(send_reply(
+        a.base.clone(),
+        token.clone(),
+        conversation.clone(),
+        "k-mid-send",
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sim.sends().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send never reached metasim"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill();
+    assert_eq!(sending.await.unwrap(), 0, "the dead node answered");
+
+    let path = format!("/v1/conversations/{conversation}/replies/k-mid-send");
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let reply = loop {
+        let (status, reply) = get_json(&b.base, &path, &token).await;
+        assert_eq!(status, 200, "{reply}");
+        if reply["state"] != "sending" {
+            break reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no node took the reply over: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(reply["state"], "unknown", "{reply}");
+    // Another send of the same key, to the live node, changes nothing either.
+    let again = send_reply(b.base.clone(), token.clone(), conversation, "k-mid-send").await;
+    assert_eq!(again, 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sim.sends().len(), 1, "the reply was sent again");
+}
+
+/// Which of `bases` says it runs the periodic jobs (`/readyz`).
+async fn job_runners(bases: &[String]) -> Vec<usize> {
+    let mut runners = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        let Ok(response) = http().get(format!("{base}/readyz")).send().await else {
+            continue;
+        };
+        let ready: serde_json::Value = response.json().await.unwrap_or_default();
+        if ready["runs_periodic_jobs"] == true {
+            runners.push(i);
+        }
+    }
+    runners
+}
+
+/// The periodic jobs (the sweeper, the take-over of dead nodes' replies, template syncs)
+/// run on one node at a time, and on another within seconds of that node's SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_periodic_jobs_move_to_another_node_within_seconds_of_a_kill() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
+    let (_dir, data) = data_dir();
+    set_up(&data);
+    let mut nodes: Vec<Option<RelayProcess>> =
+        (0..3).map(|_| Some(RelayProcess::start(&data))).collect();
+    let bases: Vec<String> = nodes
+        .iter()
+        .map(|n| n.as_ref().unwrap().base.clone())
+        .collect();
+    let runner = async {
+        loop {
+            let runners = job_runners(&bases).await;
+            if !runners.is_empty() {
+                return runners;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let runners = tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("no node runs the periodic jobs");
+    assert_eq!(
+        runners.len(),
+        1,
+        "more than one node runs them: {runners:?}"
+    );
+    let leader = runners[0];
+    nodes[leader].take().unwrap().kill();
+    let killed_at = std::time::Instant::now();
+    let next = loop {
+        let runners = job_runners(&bases).await;
+        assert!(runners.len() <= 1, "two nodes run them: {runners:?}");
+        if let [next] = runners[..] {
+            break next;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(8),
+            "no other node took the jobs over within 8 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(next, leader);
+    eprintln!("the jobs moved in {:?}", killed_at.elapsed());
+}
+
+/// Every contact row of a store, as text, in id order.
+const CONTACTS: &str = "SELECT id || ' ' || tenant_id || ' ' || channel_id || ' ' || external_id \
+                        || ' ' || coalesce(name, '-') FROM contacts ORDER BY id";
+
+/// `migrate-store` on an embedded relay that metasim's traffic filled (every platform,
+/// redeliveries, an erasure): the copy's log, contacts and audit export (its hash chain
+/// verified by the export) equal the source's, and a node on the copy carries on from the
+/// same head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrate_store_copies_a_relay_filled_by_metasim_traffic() {
+    use ventana_metasim::{Generator, Platform, Poster, Universe};
+    let _turn = ONE_AT_A_TIME.lock().await;
+    *DATABASE.lock().unwrap() = None;
+    let (_tmp, dir) = data_dir();
+    let universe = Universe::demo(7);
+    let app_id = set_up_universe(&dir, &universe, "admin");
+    let relay = RelayProcess::start(&dir);
+    let token = login(&relay.base, "d@demo.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let poster = Poster::new(&relay.base, &app_id, APP_SECRET).unwrap();
+    let mut generator = Generator::new(universe, 11);
+    for round in 0..15 {
+        for platform in Platform::ALL {
+            let webhook = generator.next_webhook(platform, 1 + round % 5).unwrap();
+            assert_eq!(poster.post(&webhook).await.unwrap(), 200);
+            if round % 4 == 0 {
+                assert_eq!(poster.redeliver(&webhook).await.unwrap(), 200);
+            }
+        }
+    }
+    let events = get_json(&relay.base, "/v1/events?limit=1000", &token)
+        .await
+        .1;
+    let erased = events["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["event"]["contact"].as_str())
+        .expect("a contact in the log")
+        .to_owned();
+    let erasure = http()
+        .post(format!("{}/v1/contacts/{erased}/erase", relay.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"confirm": "ERASE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erasure.status(), 200);
+    let head_before = head(&relay.base, &token).await;
+    relay.kill();
+
+    let log_before = cli_ok(&dir, &["log", "--tenant", "demo", "--after", "0"], "");
+    let audit_before = cli_ok(&dir, &["audit", "export", "--tenant", "demo"], "");
+    let contacts_before: Vec<String> = {
+        let db = rusqlite::Connection::open(dir.join("relay.db")).unwrap();
+        let mut statement = db.prepare(CONTACTS).unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(log_before.lines().count() as u64 == head_before && head_before > 40);
+    assert!(audit_before.contains("erase"), "{audit_before}");
+    assert!(!contacts_before.iter().any(|c| c.starts_with(&erased)));
+
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
+    let dir_text = dir.to_str().unwrap();
+    let report = cli_ok(
+        &dir,
+        &["migrate-store", "--from", dir_text, "--to", &url],
+        "",
+    );
+    assert!(report.contains("events"), "{report}");
+
+    *DATABASE.lock().unwrap() = Some(url.clone());
+    assert_eq!(
+        cli_ok(&dir, &["log", "--tenant", "demo", "--after", "0"], ""),
+        log_before
+    );
+    assert_eq!(
+        cli_ok(&dir, &["audit", "export", "--tenant", "demo"], ""),
+        audit_before
+    );
+    let contacts_after = cluster
+        .psql(url.rsplit('/').next().unwrap(), CONTACTS)
+        .unwrap();
+    assert_eq!(contacts_after.lines().collect::<Vec<_>>(), contacts_before);
+
+    // A node on the copy serves the same head and numbers new events after it.
+    let node = RelayProcess::start(&dir);
+    let token = login(&node.base, "d@demo.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(head(&node.base, &token).await, head_before);
+    let poster = Poster::new(&node.base, &app_id, APP_SECRET).unwrap();
+    let webhook = generator.next_webhook(Platform::WhatsApp, 1).unwrap();
+    assert_eq!(poster.post(&webhook).await.unwrap(), 200);
+    let mut socket = connect_stream(&node.base, &token, head_before).await;
+    let next = events_until(&mut socket, head_before + 1).await;
+    assert_consecutive(&next, head_before + 1);
 }

@@ -6,7 +6,6 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
-mod pg;
 
 use conformance::{message, seqs, set_up};
 use std::collections::HashSet;
@@ -16,8 +15,8 @@ use ventana_relay::store::{LogEntry, PostgresStore, Storage, WorkStore};
 
 #[test]
 fn two_nodes_appending_to_one_tenant_number_every_event_once_without_gaps() {
-    let cluster = pg::Cluster::shared();
-    let url = cluster.create_database();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
     let a = Arc::new(PostgresStore::open(&url, None).unwrap());
     let b = Arc::new(PostgresStore::open(&url, None).unwrap());
     let (tenant, page) = set_up(a.as_ref(), "acme", "p1");
@@ -54,8 +53,8 @@ fn two_nodes_appending_to_one_tenant_number_every_event_once_without_gaps() {
 
 #[test]
 fn a_commit_on_one_node_reaches_the_other_nodes_listener_once_and_in_order() {
-    let cluster = pg::Cluster::shared();
-    let url = cluster.create_database();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
     let heard: Arc<Mutex<Vec<LogEntry>>> = Arc::default();
     let listener = Arc::clone(&heard);
     let a = PostgresStore::open(
@@ -90,8 +89,8 @@ fn a_commit_on_one_node_reaches_the_other_nodes_listener_once_and_in_order() {
 
 #[test]
 fn a_database_migrated_by_a_newer_build_is_refused() {
-    let cluster = pg::Cluster::shared();
-    let url = cluster.create_database();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
     drop(PostgresStore::open(&url, None).unwrap());
     let store = PostgresStore::open(&url, None).unwrap();
     store.add_tenant("acme").unwrap();
@@ -112,8 +111,8 @@ fn a_database_migrated_by_a_newer_build_is_refused() {
 
 #[test]
 fn only_one_node_leads_and_another_takes_over_when_it_closes() {
-    let cluster = pg::Cluster::shared();
-    let url = cluster.create_database();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
     let a = PostgresStore::open(&url, None).unwrap();
     let b = PostgresStore::open(&url, None).unwrap();
     assert!(a.leads().unwrap());
@@ -167,8 +166,8 @@ fn migrate_store_copies_an_embedded_relay_with_its_log_and_audit_chain_intact() 
             source.audit_log(&tenant).unwrap(),
         )
     };
-    let cluster = pg::Cluster::shared();
-    let url = cluster.create_database();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
+    let url = cluster.create_database().unwrap();
     let report = copy_from_sqlite(&path, &url).unwrap();
     assert!(
         report.tables.contains(&("events".to_owned(), 30)),

@@ -504,52 +504,7 @@ async fn metasim_traffic_of_every_platform_is_stored_once_and_streamed_in_order(
     use ventana_metasim::{Generator, Platform, Poster, Universe};
     let (_tmp, dir) = data_dir();
     let universe = Universe::demo(7);
-    let app_id = universe.app_id.to_string();
-    cli_ok(&dir, &["tenant", "add", "demo"], "");
-    cli_ok(
-        &dir,
-        &["meta-app", "add", "--app-id", &app_id, "--app-secret-stdin"],
-        &format!("{APP_SECRET}\n"),
-    );
-    cli_ok(
-        &dir,
-        &[
-            "agent",
-            "add",
-            "--tenant",
-            "demo",
-            "--email",
-            "d@demo.test",
-            "--role",
-            "agent",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    for info in &universe.channels {
-        let kind = match info.channel.platform() {
-            Platform::Messenger => "messenger",
-            Platform::Instagram => "instagram",
-            Platform::WhatsApp => "whatsapp",
-        };
-        let id = info.channel.external_id();
-        cli_ok(
-            &dir,
-            &[
-                "channel",
-                "add",
-                "--tenant",
-                "demo",
-                "--kind",
-                kind,
-                "--external-id",
-                id,
-                "--app-id",
-                &app_id,
-            ],
-            "",
-        );
-    }
+    let app_id = set_up_universe(&dir, &universe, "agent");
     let relay = RelayProcess::start(&dir);
     let token = login(&relay.base, "d@demo.test").await["access_token"]
         .as_str()

@@ -6,7 +6,6 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
-mod pg;
 
 use conformance::{message, seqs, set_up};
 use std::sync::Arc;
@@ -37,9 +36,9 @@ fn sqlite_keeps_the_storage_contract() {
 /// The same suite on PostgreSQL: a database of its own for each fresh store.
 #[test]
 fn postgres_keeps_the_storage_contract() {
-    let cluster = pg::Cluster::shared();
+    let cluster = ventana_pgtest::Cluster::shared().unwrap();
     conformance::run(&mut || {
-        Box::new(PostgresStore::open(&cluster.create_database(), None).unwrap())
+        Box::new(PostgresStore::open(&cluster.create_database().unwrap(), None).unwrap())
     });
 }
 

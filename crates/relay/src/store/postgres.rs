@@ -93,21 +93,80 @@ type QueuedAppend = (
     tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
 );
 
-/// Commits queued appends in queue order, each in its own transaction.
+/// The most queued appends one transaction takes (as the embedded writer's groups).
+const MAX_GROUP: usize = 256;
+
+/// Commits queued appends in queue order, as groups: whatever is queued when a transaction
+/// starts goes into it, a savepoint each, so many webhook bodies share one commit (and one
+/// WAL flush) and one failing append does not sink the others.
 async fn commit_queued(
     pool: Pool,
     fanout: Option<fanout::Fanout>,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedAppend>,
 ) {
-    while let Some((events, reply)) = queue.recv().await {
-        let outcome = transaction(pool.clone(), move |tx| append_in(tx, events)).await;
-        if let (Ok(appended), Some(fanout)) = (&outcome, &fanout)
-            && !appended.entries.is_empty()
-        {
-            fanout.committed(appended.entries.clone());
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
         }
-        let _ = reply.send(outcome);
+        let (events, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        let outcomes = match commit_group(&pool, events).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::error!(%error, "a group of queued appends did not commit");
+                replies
+                    .iter()
+                    .map(|_| Err(StoreError::CommitFailed))
+                    .collect()
+            }
+        };
+        for (outcome, reply) in outcomes.into_iter().zip(replies) {
+            if let (Ok(appended), Some(fanout)) = (&outcome, &fanout)
+                && !appended.entries.is_empty()
+            {
+                fanout.committed(appended.entries.clone());
+            }
+            let _ = reply.send(outcome);
+        }
     }
+}
+
+/// One transaction for `group`: every tenant it appends to is locked first, in id order
+/// (so two nodes' groups never deadlock), then each append runs in a savepoint. The
+/// outcomes, in order, hold only once this returns `Ok` (the commit succeeded).
+async fn commit_group(
+    pool: &Pool,
+    group: Vec<Vec<NewEvent>>,
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let mut client = pool.get().await?;
+    let mut tx = client.transaction().await?;
+    let tenants: BTreeSet<&str> = group.iter().flatten().map(|e| e.tenant.as_str()).collect();
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+        .await?;
+    for tenant in tenants {
+        // A missing tenant is the append's own error, told by `append_in`.
+        tx.query_opt(&lock, &[&tenant]).await?;
+    }
+    let mut outcomes = Vec::with_capacity(group.len());
+    for events in group {
+        let savepoint = tx.savepoint("queued_append").await?;
+        match append_in(&savepoint, events).await {
+            Ok(appended) => {
+                savepoint.commit().await?;
+                outcomes.push(Ok(appended));
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(error));
+            }
+        }
+    }
+    tx.commit().await.map_err(|_| StoreError::CommitFailed)?;
+    Ok(outcomes)
 }
 
 impl std::fmt::Debug for PostgresStore {

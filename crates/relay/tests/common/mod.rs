@@ -177,11 +177,15 @@ impl RelayProcess {
             .spawn()
             .expect("the relay binary starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut said = Vec::new();
         let address = loop {
-            let line = lines
-                .next()
-                .expect("the relay says where it listens before exiting")
-                .unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                panic!(
+                    "the relay exited before saying where it listens:\n{}",
+                    said.join("\n")
+                );
+            };
+            said.push(line.clone());
             if let Some(rest) = line.split("address=").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -340,4 +344,57 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("relay");
     (dir, path)
+}
+
+/// Tenant `demo` with every channel of metasim's `universe` and `d@demo.test` in `role`;
+/// the universe's app id.
+pub fn set_up_universe(dir: &Path, universe: &ventana_metasim::Universe, role: &str) -> String {
+    use ventana_metasim::Platform;
+    let app_id = universe.app_id.to_string();
+    cli_ok(dir, &["tenant", "add", "demo"], "");
+    cli_ok(
+        dir,
+        &["meta-app", "add", "--app-id", &app_id, "--app-secret-stdin"],
+        &format!("{APP_SECRET}\n"),
+    );
+    cli_ok(
+        dir,
+        &[
+            "agent",
+            "add",
+            "--tenant",
+            "demo",
+            "--email",
+            "d@demo.test",
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    for info in &universe.channels {
+        let kind = match info.channel.platform() {
+            Platform::Messenger => "messenger",
+            Platform::Instagram => "instagram",
+            Platform::WhatsApp => "whatsapp",
+        };
+        let id = info.channel.external_id();
+        cli_ok(
+            dir,
+            &[
+                "channel",
+                "add",
+                "--tenant",
+                "demo",
+                "--kind",
+                kind,
+                "--external-id",
+                id,
+                "--app-id",
+                &app_id,
+            ],
+            "",
+        );
+    }
+    app_id
 }

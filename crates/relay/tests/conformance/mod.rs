@@ -50,6 +50,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("the log is read in pages", log_paging),
     ("a queued append commits", queued_append),
     (
+        "queued appends commit in queue order, and a failing one sinks no other",
+        queued_group,
+    ),
+    (
         "appended events project the conversation's state",
         projection,
     ),
@@ -915,6 +919,43 @@ fn queued_append(store: &dyn Storage) {
         (vec![2], 1)
     );
     assert_eq!(seqs(store, &acme), vec![1, 2]);
+}
+
+/// Appends queued together share a transaction on every backend (group commit); each must
+/// still stand alone: numbered in queue order, one that fails leaves the others committed.
+fn queued_group(store: &dyn Storage) {
+    let (acme, page) = set_up(store, "acme", "p1");
+    let nobody = TenantId::new("no-such-tenant");
+    let pending: Vec<_> = (1..=60)
+        .map(|i| {
+            let tenant = if i == 30 { &nobody } else { &acme };
+            let id = format!("msg:{i}");
+            store
+                .append_queued(vec![message(tenant, &page, &id, "u1", None)])
+                .unwrap()
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let outcomes: Vec<_> = runtime.block_on(async {
+        let mut outcomes = Vec::new();
+        for append in pending {
+            outcomes.push(append.committed().await);
+        }
+        outcomes
+    });
+    let mut expected = 1;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        if i + 1 == 30 {
+            assert!(outcome.is_err(), "an append to no tenant committed");
+            continue;
+        }
+        let seqs: Vec<u64> = outcome.unwrap().entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![expected], "append {} out of queue order", i + 1);
+        expected += 1;
+    }
+    assert_eq!(seqs(store, &acme), (1..=59).collect::<Vec<_>>());
 }
 
 fn projection(store: &dyn Storage) {
