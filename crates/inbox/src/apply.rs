@@ -7,7 +7,7 @@
 //! nothing of the batch is written.
 
 use crate::cache::{Cache, CacheError};
-use crate::place::{self, CONTACT_MESSAGES, Next, PlaceError};
+use crate::place::{self, CHANNEL_HISTORY, CONTACT_MESSAGES, Next, PlaceError};
 use crate::time::stamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -723,6 +723,9 @@ fn apply_event(
         }
         // A tombstone: the content is gone from the log; its sequence number still counts.
         EventBody::Redacted { .. } => {}
+        EventBody::HistoryPurged { before, .. } => {
+            purge_history(tx, event.channel.as_str(), &stamp(*before), applied)?;
+        }
         EventBody::ChannelUpdated(snapshot) => {
             tx.prepare_cached(
                 "UPDATE channels SET kind = ?2, display_name = ?3, connection = ?4,
@@ -839,6 +842,38 @@ fn erase_contact(
         "DELETE FROM contacts WHERE id = ?1",
     ] {
         tx.prepare_cached(sql)?.execute([contact])?;
+    }
+    applied.erased = true;
+    Ok(())
+}
+
+/// The channel's retention ran out on the relay: its history from before `before` goes
+/// from this cache too (messages with their search entries and attachments, reactions,
+/// notes), as an erasure's does. Replies not yet handed to the relay stay.
+fn purge_history(
+    tx: &Transaction<'_>,
+    channel: &str,
+    before: &str,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
+    let contents = message_contents(tx, CHANNEL_HISTORY, params![channel, before])?;
+    applied.released_media.extend(
+        contents
+            .iter()
+            .filter_map(|c| media_id(c).map(str::to_owned)),
+    );
+    let messages = format!("DELETE FROM messages WHERE {CHANNEL_HISTORY}");
+    let reactions = format!(
+        "DELETE FROM reactions WHERE message_id IN
+             (SELECT message_id FROM messages WHERE {CHANNEL_HISTORY} AND message_id IS NOT NULL)"
+    );
+    for sql in [
+        &reactions,
+        "DELETE FROM notes WHERE created_at < ?2 AND conversation_id IN
+             (SELECT id FROM conversations WHERE channel_id = ?1)",
+        &messages,
+    ] {
+        tx.prepare_cached(sql)?.execute(params![channel, before])?;
     }
     applied.erased = true;
     Ok(())

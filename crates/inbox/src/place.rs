@@ -15,6 +15,13 @@ pub const CONTACT_MESSAGES: &str = "rowid IN (SELECT m.rowid FROM conversations 
      JOIN messages m ON m.rowid >= c.key << 24 AND m.rowid < (c.key + 1) << 24
      WHERE c.contact_id = ?1)";
 
+/// SQL over `messages` for a channel's history before a time: the channel `?1`, the time
+/// `?2` (stamped as `occurred_at` is). Replies still waiting to reach the relay are not
+/// history yet. Its `<< 24` is `PER_CONVERSATION`'s (as in migrations/0003).
+pub const CHANNEL_HISTORY: &str = "rowid IN (SELECT m.rowid FROM conversations c
+     JOIN messages m ON m.rowid >= c.key << 24 AND m.rowid < (c.key + 1) << 24
+     WHERE c.channel_id = ?1 AND m.occurred_at < ?2 AND m.state NOT IN ('queued', 'sending'))";
+
 /// A conversation's range of message rowids: `lo..hi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {

@@ -527,3 +527,76 @@ fn message_ids(cache: &Cache, conversation: &str) -> Vec<String> {
         .map(|m| m.message_id.unwrap())
         .collect()
 }
+
+/// A message on another channel than the fixtures' Messenger one.
+fn on_channel(channel: &str, mut event: Event) -> Event {
+    event.channel = ventana_protocol::ids::ChannelId::new(channel);
+    event
+}
+
+#[test]
+fn a_channels_purged_history_leaves_the_cache_and_its_index_and_the_rest_stays() {
+    let mut fx = Fixture::new();
+    fx.apply(vec![
+        text("m_old", "c1", 0, "pangolin invoice"),
+        event(
+            "img_old",
+            "c1",
+            1,
+            json!({"type": "message_received", "message_id": "img_old",
+            "content": {"kind": "image", "media_id": "wa:77", "mime_type": "image/jpeg",
+                        "caption": "pangolin photo", "filename": null, "sha256": null},
+            "sender_name": null, "reply_to": null, "referral": null}),
+        ),
+        event(
+            "r_old",
+            "c1",
+            2,
+            json!({"type": "reaction", "message_id": "m_old",
+            "by": "customer", "action": "added", "emoji": "👍"}),
+        ),
+        event(
+            "note_old",
+            "c1",
+            3,
+            json!({"type": "note_added", "note_id": "n1", "author": "ag_1", "text": "pangolin note"}),
+        ),
+        on_channel("ch_whatsapp", text("m_wa", "c2", 4, "pangolin on whatsapp")),
+        text("m_new", "c1", 30, "pangolin again"),
+    ]);
+    let hits = |fx: &Fixture| -> Vec<(String, Option<DateTime<Utc>>)> {
+        let mut hits: Vec<_> = query::search(fx.cache.connection(), "pangolin", 10)
+            .unwrap()
+            .into_iter()
+            .map(|hit| (hit.kind, hit.occurred_at))
+            .collect();
+        hits.sort();
+        hits
+    };
+    assert_eq!(hits(&fx).len(), 5, "four messages and a note");
+
+    let mut purge = event(
+        "purged:r1",
+        "c1",
+        31,
+        json!({"type": "history_purged", "before": at(10), "receipt": "r1"}),
+    );
+    purge.contact = None;
+    purge.conversation = None;
+    let applied = fx.apply(vec![purge]);
+
+    assert_eq!(applied.released_media, vec!["wa:77".to_owned()]);
+    assert_eq!(
+        hits(&fx),
+        vec![
+            ("message".to_owned(), Some(at(4))),
+            ("message".to_owned(), Some(at(30)))
+        ],
+        "only the young message and the other channel's are found"
+    );
+    let conn = fx.cache.connection();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM notes"), 0);
+    assert_eq!(count("SELECT count(*) FROM reactions"), 0);
+    assert_eq!(count("SELECT count(*) FROM messages"), 2);
+}

@@ -100,6 +100,13 @@ pub enum EventBody {
     Redacted { receipt: ReceiptId },
     /// A channel's public settings changed (the full new snapshot).
     ChannelUpdated(ChannelSnapshot),
+    /// The channel's retention ran out for everything recorded before `before`: the
+    /// relay redacted that history (messages, statuses, reactions, notes, workflow; not
+    /// consent) to tombstones, and every desktop removes it from its cache too.
+    HistoryPurged {
+        before: DateTime<Utc>,
+        receipt: ReceiptId,
+    },
 }
 
 impl EventBody {
@@ -120,6 +127,7 @@ impl EventBody {
             Self::ContactErased { .. } => "contact_erased",
             Self::Redacted { .. } => "redacted",
             Self::ChannelUpdated(_) => "channel_updated",
+            Self::HistoryPurged { .. } => "history_purged",
         }
     }
 

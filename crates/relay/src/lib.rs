@@ -25,6 +25,7 @@ pub mod media_gate;
 pub mod meta_error;
 pub mod openapi;
 pub mod replies;
+pub mod retention;
 pub mod revocation;
 pub mod routes;
 pub mod rules;

@@ -39,11 +39,18 @@ use ventana_migrate::Migration;
 
 pub use copy::{CopyReport, copy_from_sqlite};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "retention",
+        sql: include_str!("../../migrations/postgres/0002_retention.sql"),
+    },
+];
 
 /// Connections per node. Each request holds one only for its statements; the listener and
 /// the singleton lock have their own, outside the pool.

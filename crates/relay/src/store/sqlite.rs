@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts_sessions",
         sql: include_str!("../../migrations/0003_accounts_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "retention",
+        sql: include_str!("../../migrations/0004_retention.sql"),
+    },
 ];
 
 /// The most jobs one transaction takes; bounds how long the first caller waits.

@@ -1,17 +1,19 @@
 //! What the store keeps for agents' work: replies and their idempotency keys, templates,
 //! conversation state, channel settings, erasure, Meta's deletion requests, bot keys and
-//! the audit log. Implemented for SQLite in `sqlite/work.rs`.
+//! the audit log, retention purges. Implemented for SQLite in `sqlite/work.rs`, for
+//! PostgreSQL in `postgres/work.rs`.
 
 use super::{Appended, Channel, NewEvent, StoreError};
 use crate::audit::AuditEntry;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use ventana_protocol::event::{ConversationStatus, SendFailure, Sender, SentAs};
+use ventana_protocol::event::{ConversationStatus, Event, SendFailure, Sender, SentAs};
 use ventana_protocol::ids::{
-    AgentId, ChannelId, ContactId, ConversationId, IdempotencyKey, MediaId, ReceiptId, TenantId,
+    AgentId, ChannelId, ContactId, ConversationId, EventId, IdempotencyKey, MediaId, ReceiptId,
+    TenantId,
 };
-use ventana_protocol::{ChannelKind, ChannelSettings};
+use ventana_protocol::{ChannelKind, ChannelSettings, EventBody};
 
 /// Where a reply is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -297,6 +299,22 @@ pub trait WorkStore {
         receipt: ReceiptId,
         audit: AuditRecord,
     ) -> Result<ErasureReceipt, StoreError>;
+    /// One retention pass over `channel`'s history (see `retention.rs`): from where the
+    /// last pass stopped, up to `limit` events of the tenant's log are read; those of the
+    /// channel's history recorded before `cutoff` become tombstones (sequence and id kept),
+    /// their media references go, and so do the channel's finished replies created before
+    /// `cutoff`. When anything went, a `history_purged` event is appended and the counts
+    /// are audited, in the same transaction.
+    fn purge_history(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+        cutoff: DateTime<Utc>,
+        receipt: ReceiptId,
+        limit: usize,
+    ) -> Result<PurgeReceipt, StoreError>;
+    /// Deletes quarantined bodies received before `cutoff`; how many went.
+    fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Contacts on the app's channels whose platform id is `external_id`.
     fn contacts_by_external_id(
         &self,
@@ -323,4 +341,117 @@ pub trait WorkStore {
 
     fn audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError>;
     fn audit_log(&self, tenant: &TenantId) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// What a retention purge pass redacted (counts only: a receipt must not hold the data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReceipt {
+    pub receipt: String,
+    pub channel: String,
+    /// Everything of the channel's history recorded before this instant is gone.
+    pub before: DateTime<Utc>,
+    pub events_redacted: u64,
+    pub media_removed: u64,
+    pub replies_removed: u64,
+    /// Whether the pass reached the first event to keep (or the log's end); `false` when
+    /// it stopped at its batch size and another pass has more to do.
+    pub done: bool,
+}
+
+impl PurgeReceipt {
+    /// The channel-level event telling desktops to purge the same history.
+    pub fn event(&self, tenant: &TenantId, channel: &ChannelId) -> NewEvent {
+        NewEvent {
+            id: EventId::new(format!("purged:{}", self.receipt)),
+            tenant: tenant.clone(),
+            channel: channel.clone(),
+            contact: None,
+            conversation: None,
+            occurred_at: Utc::now(),
+            body: EventBody::HistoryPurged {
+                before: self.before,
+                receipt: ReceiptId::new(self.receipt.clone()),
+            },
+            media: Vec::new(),
+        }
+    }
+
+    /// The audit log's record of the purge: the counts, never the content.
+    pub fn audit(&self, tenant: &TenantId) -> AuditRecord {
+        AuditRecord {
+            tenant: tenant.clone(),
+            actor: "relay:retention".into(),
+            action: "retention_purge".into(),
+            detail: serde_json::to_value(self).unwrap_or_default(),
+        }
+    }
+}
+
+/// One purge pass, decided event by event (`retention::step`) as a backend reads the log
+/// forward from the channel's cursor; shared so that both backends purge alike.
+#[derive(Debug, Default)]
+pub(super) struct PurgePlan {
+    /// The cursor after this pass: the last sequence looked at and left behind.
+    pub(super) through: i64,
+    pub(super) redact: Vec<(i64, Event)>,
+    /// Media ids the redacted events referred to.
+    pub(super) media: Vec<String>,
+    pub(super) done: bool,
+}
+
+impl PurgePlan {
+    /// `through`: where the last pass stopped; `log_ends`: the pass read fewer events than
+    /// its batch size, so the log ends within it.
+    pub(super) fn new(through: i64, log_ends: bool) -> Self {
+        Self {
+            through,
+            done: log_ends,
+            ..Self::default()
+        }
+    }
+
+    /// Takes the next event; `false` once the scan stops (this event and all later ones
+    /// are kept).
+    pub(super) fn consider(
+        &mut self,
+        seq: i64,
+        event: Event,
+        channel: &ChannelId,
+        cutoff: DateTime<Utc>,
+    ) -> bool {
+        match crate::retention::step(&event, channel, cutoff) {
+            crate::retention::Step::Stop => {
+                self.done = true;
+                return false;
+            }
+            crate::retention::Step::Redact => {
+                if let Ok(value) = serde_json::to_value(&event) {
+                    super::columns::media_ids(&value, &mut self.media);
+                }
+                self.redact.push((seq, event));
+            }
+            crate::retention::Step::Pass => {}
+        }
+        self.through = seq;
+        true
+    }
+
+    pub(super) fn receipt(
+        &self,
+        receipt: &ReceiptId,
+        channel: &ChannelId,
+        before: DateTime<Utc>,
+        media_removed: u64,
+        replies_removed: u64,
+    ) -> PurgeReceipt {
+        PurgeReceipt {
+            receipt: receipt.to_string(),
+            channel: channel.to_string(),
+            before,
+            events_redacted: self.redact.len() as u64,
+            media_removed,
+            replies_removed,
+            done: self.done,
+        }
+    }
 }

@@ -69,6 +69,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("deletion requests", deletion_requests),
     ("the audit chain verifies", audit_chain),
     ("quarantine", quarantine),
+    (
+        "retention redacts the channel's old history and keeps consent and the rest",
+        retention,
+    ),
     ("another tenant's ids are not found", tenant_isolation),
 ];
 
@@ -956,6 +960,102 @@ fn queued_group(store: &dyn Storage) {
         expected += 1;
     }
     assert_eq!(seqs(store, &acme), (1..=59).collect::<Vec<_>>());
+}
+
+fn retention(store: &dyn Storage) {
+    let (acme, page) = set_up(store, "acme", "p1");
+    let other = store
+        .add_channel(NewChannel {
+            tenant: acme.clone(),
+            kind: ChannelKind::Messenger,
+            external_id: "p2".into(),
+            app_id: APP.into(),
+            display_name: "Other page".into(),
+            waba_id: None,
+        })
+        .unwrap()
+        .id;
+    let mut opted_out = message(&acme, &page, "optout:u1", "u1", None);
+    opted_out.body = EventBody::ContactOptedOut {
+        source: ConsentSource::Keyword {
+            keyword: "STOP".into(),
+        },
+    };
+    store
+        .append(vec![
+            message(&acme, &page, "msg:old-1", "u1", None),
+            message(&acme, &other, "msg:other", "u2", None),
+            opted_out,
+        ])
+        .unwrap();
+    let old = store
+        .append(vec![message(&acme, &page, "msg:old-2", "u1", None)])
+        .unwrap();
+    let new = store
+        .append(vec![message(&acme, &page, "msg:new", "u1", None)])
+        .unwrap();
+    // Everything recorded before the newest message goes (the cutoff is exclusive).
+    let cutoff = new.entries[0].event.recorded_at;
+    assert!(old.entries[0].event.recorded_at < cutoff);
+
+    // A pass stops at its batch size and says it is not done; the next goes on.
+    let first = store
+        .purge_history(&acme, &page, cutoff, ReceiptId::new("r1"), 1)
+        .unwrap();
+    assert_eq!((first.events_redacted, first.done), (1, false));
+    let second = store
+        .purge_history(&acme, &page, cutoff, ReceiptId::new("r2"), 1000)
+        .unwrap();
+    assert_eq!((second.events_redacted, second.done), (1, true));
+    assert_eq!(second.before, cutoff);
+
+    let log = store.read_log(&acme, 0, 1000).unwrap();
+    let kinds: Vec<(String, &str)> = log
+        .iter()
+        .map(|e| (e.event.id.to_string(), e.event.body.type_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("msg:old-1".to_owned(), "redacted"),
+            ("msg:other".to_owned(), "message_received"),
+            ("optout:u1".to_owned(), "contact_opted_out"),
+            ("msg:old-2".to_owned(), "redacted"),
+            ("msg:new".to_owned(), "message_received"),
+            ("purged:r1".to_owned(), "history_purged"),
+            ("purged:r2".to_owned(), "history_purged"),
+        ]
+    );
+    assert_eq!(seqs(store, &acme), (1..=7).collect::<Vec<_>>());
+    let text = serde_json::to_string(&log.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
+    assert!(
+        !text.contains("text of msg:old"),
+        "old text left in the log"
+    );
+    assert!(text.contains("text of msg:new") && text.contains("text of msg:other"));
+    let purges: Vec<_> = store
+        .audit_log(&acme)
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == "retention_purge")
+        .map(|entry| entry.detail["events_redacted"].as_u64())
+        .collect();
+    assert_eq!(purges, vec![Some(1), Some(1)]);
+
+    // Nothing more to purge: no event, no audit entry.
+    let again = store
+        .purge_history(&acme, &page, cutoff, ReceiptId::new("r3"), 1000)
+        .unwrap();
+    assert_eq!((again.events_redacted, again.done), (0, true));
+    assert_eq!(store.head(&acme).unwrap(), 7);
+
+    // Quarantined bodies go by age.
+    store.quarantine(APP, "unknown channel", b"{}").unwrap();
+    let past = Utc::now() - TimeDelta::days(1);
+    assert_eq!(store.purge_quarantine(past).unwrap(), 0);
+    let future = Utc::now() + TimeDelta::seconds(1);
+    assert_eq!(store.purge_quarantine(future).unwrap(), 1);
+    assert_eq!(store.quarantine_count().unwrap(), 0);
 }
 
 fn projection(store: &dyn Storage) {

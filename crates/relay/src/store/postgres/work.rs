@@ -1032,6 +1032,115 @@ impl WorkStore for PostgresStore {
         Ok(erased)
     }
 
+    fn purge_history(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+        cutoff: DateTime<Utc>,
+        receipt: ReceiptId,
+        limit: usize,
+    ) -> Result<PurgeReceipt, StoreError> {
+        let (tenant, channel) = (tenant.clone(), channel.clone());
+        let (purged, appended) = self.write(move |tx| {
+            Box::pin(async move {
+                // The tenant's head first, as every append of any node locks it: nothing
+                // is appended to this log while its old history is redacted.
+                let lock = tx
+                    .prepare_cached("SELECT last_seq FROM tenants WHERE id = $1 FOR UPDATE")
+                    .await?;
+                tx.query_opt(&lock, &[&tenant.as_str()]).await?;
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT purged_through FROM channels WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .await?;
+                let through: i64 = tx
+                    .query_opt(&statement, &[&tenant.as_str(), &channel.as_str()])
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("channel {channel}")))?
+                    .try_get(0)?;
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT seq, body FROM events WHERE tenant_id = $1 AND seq > $2
+                         ORDER BY seq LIMIT $3",
+                    )
+                    .await?;
+                let batch = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = tx
+                    .query(&statement, &[&tenant.as_str(), &through, &batch])
+                    .await?;
+                let mut plan = PurgePlan::new(through, rows.len() < limit);
+                for row in &rows {
+                    let body: String = row.try_get(1)?;
+                    let event: Event = from_json(&body, "event")?;
+                    if !plan.consider(row.try_get(0)?, event, &channel, cutoff) {
+                        break;
+                    }
+                }
+                let redact = tx
+                    .prepare_cached(
+                        "UPDATE events SET type = 'redacted', body = $3
+                         WHERE tenant_id = $1 AND seq = $2",
+                    )
+                    .await?;
+                for (seq, event) in &plan.redact {
+                    let mut tombstone = event.clone();
+                    tombstone.body = EventBody::Redacted {
+                        receipt: receipt.clone(),
+                    };
+                    tx.execute(&redact, &[&tenant.as_str(), seq, &json_text(&tombstone)?])
+                        .await?;
+                }
+                let delete_media = tx
+                    .prepare_cached("DELETE FROM media WHERE tenant_id = $1 AND id = $2")
+                    .await?;
+                let mut media_removed = 0;
+                for id in &plan.media {
+                    media_removed += tx.execute(&delete_media, &[&tenant.as_str(), id]).await?;
+                }
+                let replies_removed = tx
+                    .execute(
+                        "DELETE FROM replies WHERE tenant_id = $1 AND created_at < $3
+                           AND state IN ('sent', 'failed', 'unknown')
+                           AND conversation_id IN (SELECT id FROM conversations
+                                                   WHERE tenant_id = $1 AND channel_id = $2)",
+                        &[&tenant.as_str(), &channel.as_str(), &timestamp(cutoff)],
+                    )
+                    .await?;
+                tx.execute(
+                    "UPDATE channels SET purged_through = $3 WHERE tenant_id = $1 AND id = $2",
+                    &[&tenant.as_str(), &channel.as_str(), &plan.through],
+                )
+                .await?;
+                let purged =
+                    plan.receipt(&receipt, &channel, cutoff, media_removed, replies_removed);
+                let appended = if purged.events_redacted + purged.replies_removed > 0 {
+                    let appended = append_in(tx, vec![purged.event(&tenant, &channel)]).await?;
+                    audit_in(tx, &purged.audit(&tenant)).await?;
+                    appended
+                } else {
+                    Appended::default()
+                };
+                Ok((purged, appended))
+            })
+        })?;
+        self.published(&appended);
+        Ok(purged)
+    }
+
+    fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .execute(
+                        "DELETE FROM quarantine WHERE received_at < $1",
+                        &[&timestamp(cutoff)],
+                    )
+                    .await?)
+            })
+        })
+    }
+
     fn contacts_by_external_id(
         &self,
         app_id: &str,

@@ -878,6 +878,108 @@ impl WorkStore for SqliteStore {
         Ok(erased)
     }
 
+    fn purge_history(
+        &self,
+        tenant: &TenantId,
+        channel: &ChannelId,
+        cutoff: DateTime<Utc>,
+        receipt: ReceiptId,
+        limit: usize,
+    ) -> Result<PurgeReceipt, StoreError> {
+        let (tenant, channel) = (tenant.clone(), channel.clone());
+        let (purged, _) = self.write_then(
+            move |connection, state| {
+                let through: i64 = connection
+                    .prepare_cached(
+                        "SELECT purged_through FROM channels WHERE tenant_id = ?1 AND id = ?2",
+                    )?
+                    .query_row(params![tenant.as_str(), channel.as_str()], |row| row.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("channel {channel}")))?;
+                let mut scanned: Vec<(i64, String)> = Vec::new();
+                {
+                    let mut statement = connection.prepare_cached(
+                        "SELECT seq, body FROM events WHERE tenant_id = ?1 AND seq > ?2
+                         ORDER BY seq LIMIT ?3",
+                    )?;
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    let mut rows = statement.query(params![tenant.as_str(), through, limit])?;
+                    while let Some(row) = rows.next()? {
+                        scanned.push((row.get(0)?, row.get(1)?));
+                    }
+                }
+                let mut plan = PurgePlan::new(through, scanned.len() < limit);
+                for (seq, body) in scanned {
+                    let event: Event = from_json(&body, "event")?;
+                    if !plan.consider(seq, event, &channel, cutoff) {
+                        break;
+                    }
+                }
+                let mut media_removed = 0;
+                for (seq, event) in &plan.redact {
+                    let mut tombstone = event.clone();
+                    tombstone.body = EventBody::Redacted {
+                        receipt: receipt.clone(),
+                    };
+                    connection
+                        .prepare_cached(
+                            "UPDATE events SET type = 'redacted', body = ?3
+                             WHERE tenant_id = ?1 AND seq = ?2",
+                        )?
+                        .execute(params![tenant.as_str(), seq, json_text(&tombstone)?])?;
+                }
+                for id in &plan.media {
+                    media_removed += connection
+                        .prepare_cached("DELETE FROM media WHERE tenant_id = ?1 AND id = ?2")?
+                        .execute(params![tenant.as_str(), id])?;
+                }
+                let replies_removed = connection.execute(
+                    "DELETE FROM replies WHERE tenant_id = ?1 AND created_at < ?3
+                       AND state IN ('sent', 'failed', 'unknown')
+                       AND conversation_id IN
+                           (SELECT id FROM conversations WHERE tenant_id = ?1 AND channel_id = ?2)",
+                    params![tenant.as_str(), channel.as_str(), timestamp(cutoff)],
+                )?;
+                connection
+                    .prepare_cached(
+                        "UPDATE channels SET purged_through = ?3 WHERE tenant_id = ?1 AND id = ?2",
+                    )?
+                    .execute(params![tenant.as_str(), channel.as_str(), plan.through])?;
+                let purged = plan.receipt(
+                    &receipt,
+                    &channel,
+                    cutoff,
+                    media_removed as u64,
+                    replies_removed as u64,
+                );
+                let appended = if purged.events_redacted + purged.replies_removed > 0 {
+                    let appended =
+                        append_in(connection, state, vec![purged.event(&tenant, &channel)])?;
+                    audit_in(connection, &purged.audit(&tenant))?;
+                    appended
+                } else {
+                    Appended::default()
+                };
+                Ok((purged, appended))
+            },
+            {
+                let publish = self.publisher();
+                move |(_, appended): &(PurgeReceipt, Appended)| publish(appended)
+            },
+        )?;
+        Ok(purged)
+    }
+
+    fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.write(move |connection| {
+            let removed = connection.execute(
+                "DELETE FROM quarantine WHERE received_at < ?1",
+                [timestamp(cutoff)],
+            )?;
+            Ok(removed as u64)
+        })
+    }
+
     fn contacts_by_external_id(
         &self,
         app_id: &str,
