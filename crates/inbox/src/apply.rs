@@ -847,6 +847,42 @@ fn erase_contact(
     Ok(())
 }
 
+/// Each channel's retention by this desktop's own clock: history older than the channel's
+/// `retention_days` (as its last `channel_updated` event set them) goes from the cache, as
+/// the relay's `history_purged` would take it, so a cache kept offline honours the promise
+/// too. The caller checkpoints when `erased` is set, as after a batch.
+pub fn purge_expired_history(
+    cache: &mut Cache,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Applied, ApplyError> {
+    let tx = cache.connection_mut().transaction()?;
+    let mut channels = Vec::new();
+    {
+        let mut statement =
+            tx.prepare_cached("SELECT id, settings FROM channels WHERE settings IS NOT NULL")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let settings: String = row.get(1)?;
+            let Ok(settings) = serde_json::from_str::<ventana_protocol::ChannelSettings>(&settings)
+            else {
+                continue;
+            };
+            if let Some(days) = settings.retention_days {
+                channels.push((row.get::<_, String>(0)?, days));
+            }
+        }
+    }
+    let mut applied = Applied::default();
+    for (channel, days) in channels {
+        let Some(before) = now.checked_sub_signed(chrono::TimeDelta::days(i64::from(days))) else {
+            continue;
+        };
+        purge_history(&tx, &channel, &stamp(before), &mut applied)?;
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
 /// The channel's retention ran out on the relay: its history from before `before` goes
 /// from this cache too (messages with their search entries and attachments, reactions,
 /// notes), as an erasure's does. Replies not yet handed to the relay stay.
@@ -856,6 +892,19 @@ fn purge_history(
     before: &str,
     applied: &mut Applied,
 ) -> Result<(), ApplyError> {
+    {
+        // The conversations whose history changes, so the UI reloads them.
+        let mut statement = tx.prepare_cached(&format!(
+            "SELECT DISTINCT conversation_id FROM messages WHERE {CHANNEL_HISTORY}"
+        ))?;
+        let mut rows = statement.query(params![channel, before])?;
+        while let Some(row) = rows.next()? {
+            let conversation: String = row.get(0)?;
+            if !applied.conversations.contains(&conversation) {
+                applied.conversations.push(conversation);
+            }
+        }
+    }
     let contents = message_contents(tx, CHANNEL_HISTORY, params![channel, before])?;
     applied.released_media.extend(
         contents

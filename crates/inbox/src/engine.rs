@@ -17,7 +17,7 @@ use crate::sync::{self, SyncState};
 use crate::team::{
     AgentChange, AgentRecord, BotKeyRecord, NewAgent, NewBotKey, SessionRecord, TemporaryPassword,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -281,6 +281,30 @@ impl Account {
             tracing::warn!(%error, "could not wake the outbox");
         }
         self.outbox_wake.notify_one();
+    }
+
+    /// Applies the channels' retention by this desktop's clock (see
+    /// `apply::purge_expired_history`): at start, and hourly while the app runs, signed in
+    /// or not, online or not.
+    pub(crate) fn purge_expired(&self, now: DateTime<Utc>) -> Result<(), ApplyError> {
+        let applied = apply::purge_expired_history(&mut locked(&self.writer), now)?;
+        if applied.erased
+            && let Err(error) = locked(&self.writer).checkpoint()
+        {
+            tracing::warn!(%error, "the WAL could not be checkpointed after a retention purge");
+        }
+        for media in &applied.released_media {
+            if let Err(error) = self.media.remove(media) {
+                tracing::warn!(%error, "an attachment could not be removed from disk");
+            }
+        }
+        if !applied.conversations.is_empty() {
+            self.notify(Update::Conversations {
+                account: self.id(),
+                conversations: applied.conversations,
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn cursor(&self) -> Result<u64, CacheError> {
@@ -547,6 +571,24 @@ impl Account {
 }
 
 /// Starts the account's sync and outbox tasks, unless they run.
+/// Applies the channels' retention every hour for as long as the account is open.
+async fn purge_hourly(account: std::sync::Weak<Account>) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(account) = account.upgrade() else {
+            return;
+        };
+        if account.ended.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(error) = account.purge_expired(Utc::now()) {
+            tracing::warn!(%error, "the channels' retention could not be applied");
+        }
+    }
+}
+
 fn run_tasks(account: &Arc<Account>) {
     if !account.outbox_running.swap(true, Ordering::SeqCst) {
         tokio::spawn(send_outbox(Arc::clone(account), account.stop.subscribe()));
@@ -926,6 +968,13 @@ impl Engine {
             outbox_running: AtomicBool::new(false),
             ended: AtomicBool::new(false),
         });
+        if let Err(error) = account.purge_expired(Utc::now()) {
+            tracing::warn!(%error, "the channels' retention could not be applied");
+        }
+        // Outside a runtime (a tool opening caches) there is no "hourly": start is enough.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(purge_hourly(Arc::downgrade(&account)));
+        }
         if signed_in && !record.must_change_password {
             run_tasks(&account);
         }

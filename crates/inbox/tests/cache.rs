@@ -600,3 +600,51 @@ fn a_channels_purged_history_leaves_the_cache_and_its_index_and_the_rest_stays()
     assert_eq!(count("SELECT count(*) FROM reactions"), 0);
     assert_eq!(count("SELECT count(*) FROM messages"), 2);
 }
+
+#[test]
+fn a_cache_kept_offline_purges_by_its_own_clock_what_its_channels_retention_allows() {
+    let mut fx = Fixture::new();
+    let settings = ventana_protocol::ChannelSettings {
+        retention_days: Some(30),
+        ..Default::default()
+    };
+    let mut snapshot = event(
+        "ch:1",
+        "c1",
+        0,
+        json!({"type": "channel_updated", "kind": "messenger", "display_name": "Acme",
+               "connection": {"state": "connected"}, "human_agent_approved": true,
+               "settings": settings}),
+    );
+    snapshot.contact = None;
+    snapshot.conversation = None;
+    fx.apply(vec![
+        snapshot,
+        text("m_old", "c1", 0, "tapir invoice"),
+        on_channel("ch_whatsapp", text("m_wa", "c2", 0, "tapir on whatsapp")),
+        text("m_new", "c1", 60 * 24 * 20, "tapir again"),
+    ]);
+    let conn_count = |fx: &Fixture| -> i64 {
+        fx.cache
+            .connection()
+            .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+            .unwrap()
+    };
+    // 29 days on, nothing has expired yet.
+    let applied =
+        ventana_inbox::apply::purge_expired_history(&mut fx.cache, at(60 * 24 * 29)).unwrap();
+    assert!(applied.conversations.is_empty());
+    assert_eq!(conn_count(&fx), 3);
+    // 31 days on, the Messenger channel's first message has; WhatsApp keeps everything
+    // (no retention set), and so does the newer message.
+    let applied =
+        ventana_inbox::apply::purge_expired_history(&mut fx.cache, at(60 * 24 * 31)).unwrap();
+    assert_eq!(applied.conversations, vec!["c1".to_owned()]);
+    assert_eq!(conn_count(&fx), 2);
+    assert_eq!(
+        query::search(fx.cache.connection(), "tapir", 10)
+            .unwrap()
+            .len(),
+        2
+    );
+}
