@@ -7,6 +7,8 @@
 //! nothing of the batch is written.
 
 use crate::cache::{Cache, CacheError};
+// Re-exported: what the cache keeps of a message's content is decided in `content.rs`.
+pub use crate::content::{kind_of, media_id, searchable_text};
 use crate::place::{self, CONTACT_MESSAGES, Next, PlaceError};
 use crate::time::stamp;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -1012,74 +1014,6 @@ fn message_contents(
     Ok(contents)
 }
 
-/// The message's kind, as the UI and the inbox preview name it.
-pub fn kind_of(content: &MessageContent) -> &'static str {
-    match content {
-        MessageContent::Text { .. } => "text",
-        MessageContent::Image(_) => "image",
-        MessageContent::Audio(_) => "audio",
-        MessageContent::Video(_) => "video",
-        MessageContent::Document(_) => "document",
-        MessageContent::Sticker(_) => "sticker",
-        MessageContent::Location { .. } => "location",
-        MessageContent::Contacts { .. } => "contacts",
-        MessageContent::InteractiveReply { .. } => "interactive_reply",
-        MessageContent::Button { .. } => "button",
-        MessageContent::Postback { .. } => "postback",
-        MessageContent::Referral(_) => "referral",
-        MessageContent::Template(_) => "template",
-        MessageContent::Unsupported { .. } => "unsupported",
-    }
-}
-
-/// The attachment a message carries, if any.
-pub fn media_id(content: &MessageContent) -> Option<&str> {
-    match content {
-        MessageContent::Image(media)
-        | MessageContent::Audio(media)
-        | MessageContent::Video(media)
-        | MessageContent::Document(media)
-        | MessageContent::Sticker(media) => Some(media.media_id.as_str()),
-        _ => None,
-    }
-}
-
-/// The words search should find a message by.
-pub fn searchable_text(content: &MessageContent) -> Option<String> {
-    let join = |parts: Vec<Option<&str>>| {
-        let text = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
-        (!text.trim().is_empty()).then_some(text)
-    };
-    match content {
-        MessageContent::Text { body } => Some(body.clone()),
-        MessageContent::Image(media)
-        | MessageContent::Audio(media)
-        | MessageContent::Video(media)
-        | MessageContent::Document(media)
-        | MessageContent::Sticker(media) => {
-            join(vec![media.caption.as_deref(), media.filename.as_deref()])
-        }
-        MessageContent::Location { name, address, .. } => {
-            join(vec![name.as_deref(), address.as_deref()])
-        }
-        MessageContent::Contacts { contacts } => {
-            join(contacts.iter().map(|c| Some(c.name.as_str())).collect())
-        }
-        MessageContent::InteractiveReply {
-            title, description, ..
-        } => join(vec![Some(title.as_str()), description.as_deref()]),
-        MessageContent::Button { text, .. } => Some(text.clone()),
-        MessageContent::Postback { title, .. } => Some(title.clone()),
-        MessageContent::Referral(referral) => join(vec![referral.headline.as_deref()]),
-        MessageContent::Template(template) => {
-            let mut parts = vec![Some(template.name.as_str())];
-            parts.extend(template.body_parameters.iter().map(|p| Some(p.as_str())));
-            join(parts)
-        }
-        MessageContent::Unsupported { description } => description.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1283,7 +1217,7 @@ mod tests {
             cache.cache.connection_mut(),
             "ag_1",
             "c1",
-            &crate::client::Draft::Text {
+            &ventana_protocol::api::Draft::Text {
                 text: "your refund is approved".into(),
             },
             at(1),

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::time::Duration;
 use ventana_protocol::ChannelKind;
+pub use ventana_protocol::api::AttachmentKind;
+use ventana_protocol::api::Draft;
 use ventana_protocol::window::SendAs;
 
 /// Where the Graph API lives and which version to call.
@@ -45,52 +47,23 @@ impl Default for GraphConfig {
     }
 }
 
-/// What a reply carries, as Meta needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    Text(String),
-    /// `kind` is `image`, `audio`, `video` or `document` (Messenger calls the last `file`).
-    Attachment {
-        kind: AttachmentKind,
-        url: String,
-        caption: Option<String>,
-        filename: Option<String>,
-    },
-    Template {
-        name: String,
-        language: String,
-        body_parameters: Vec<String>,
-    },
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum AttachmentKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-}
-
-impl AttachmentKind {
-    fn whatsapp_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Document => "document",
-        }
+/// How Meta names an attachment's kind on WhatsApp.
+fn whatsapp_type(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Document => "document",
     }
+}
 
-    fn messenger_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Document => "file",
-        }
+/// How Meta names an attachment's kind on Messenger and Instagram.
+fn messenger_type(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Document => "file",
     }
 }
 
@@ -102,7 +75,8 @@ pub struct Outgoing {
     pub channel_external_id: String,
     /// PSID, IGSID or WhatsApp number (`wa_id`, digits).
     pub recipient: String,
-    pub payload: Payload,
+    /// What it carries: the draft as the agent asked for it.
+    pub payload: Draft,
     pub send_as: SendAs,
     /// Echoed back by Meta (Messenger `metadata`, WhatsApp `biz_opaque_callback_data`),
     /// so an echo or a status can be matched to the reply that caused it.
@@ -119,12 +93,16 @@ pub fn send_body(outgoing: &Outgoing) -> Value {
 
 fn messaging_body(outgoing: &Outgoing) -> Value {
     let message = match &outgoing.payload {
-        Payload::Text(text) => json!({ "text": text }),
-        Payload::Attachment { kind, url, .. } => json!({
-            "attachment": { "type": kind.messenger_type(), "payload": { "url": url, "is_reusable": false } }
+        Draft::Text { text } => json!({ "text": text }),
+        Draft::Attachment {
+            attachment: kind,
+            url,
+            ..
+        } => json!({
+            "attachment": { "type": messenger_type(*kind), "payload": { "url": url, "is_reusable": false } }
         }),
         // Refused before this point: templates exist only on WhatsApp.
-        Payload::Template { name, .. } => json!({ "text": name }),
+        Draft::Template { name, .. } => json!({ "text": name }),
     };
     let mut body = json!({
         "recipient": { "id": outgoing.recipient },
@@ -159,17 +137,17 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
         "biz_opaque_callback_data": outgoing.correlation,
     });
     match &outgoing.payload {
-        Payload::Text(text) => {
+        Draft::Text { text } => {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
         }
-        Payload::Attachment {
-            kind,
+        Draft::Attachment {
+            attachment: kind,
             url,
             caption,
             filename,
         } => {
-            let kind_name = kind.whatsapp_type();
+            let kind_name = whatsapp_type(*kind);
             let mut media = json!({ "link": url });
             if let Some(caption) = caption.as_ref().filter(|_| *kind != AttachmentKind::Audio) {
                 media["caption"] = json!(caption);
@@ -180,10 +158,10 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
             body["type"] = json!(kind_name);
             body[kind_name] = media;
         }
-        Payload::Template {
+        Draft::Template {
             name,
             language,
-            body_parameters,
+            parameters: body_parameters,
         } => {
             let mut template = json!({
                 "name": name,
@@ -644,7 +622,7 @@ async fn read_json(response: reqwest::Response) -> Result<Value, GraphError> {
 mod tests {
     use super::*;
 
-    fn outgoing(kind: ChannelKind, payload: Payload, send_as: SendAs) -> Outgoing {
+    fn outgoing(kind: ChannelKind, payload: Draft, send_as: SendAs) -> Outgoing {
         Outgoing {
             kind,
             channel_external_id: "111".into(),
@@ -659,7 +637,9 @@ mod tests {
     fn messenger_replies_are_responses_or_tagged() {
         let standard = send_body(&outgoing(
             ChannelKind::Messenger,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::Standard,
         ));
         assert_eq!(standard["messaging_type"], "RESPONSE");
@@ -668,14 +648,16 @@ mod tests {
         assert_eq!(standard["message"]["text"], "hola");
         let tagged = send_body(&outgoing(
             ChannelKind::Messenger,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::HumanAgentTag,
         ));
         assert_eq!(tagged["messaging_type"], "MESSAGE_TAG");
         assert_eq!(tagged["tag"], "HUMAN_AGENT");
         let instagram = send_body(&outgoing(
             ChannelKind::Instagram,
-            Payload::Text("hi".into()),
+            Draft::Text { text: "hi".into() },
             SendAs::HumanAgentTag,
         ));
         assert_eq!(instagram["tag"], "HUMAN_AGENT");
@@ -686,7 +668,9 @@ mod tests {
     fn whatsapp_bodies_match_the_fixtures_shape() {
         let text = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::Standard,
         ));
         assert_eq!(text["to"], "+15551234567");
@@ -695,10 +679,10 @@ mod tests {
         assert_eq!(text["biz_opaque_callback_data"], "ventana:k1");
         let template = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Template {
+            Draft::Template {
                 name: "order_update".into(),
                 language: "es".into(),
-                body_parameters: vec!["Ana".into(), "#42".into()],
+                parameters: vec!["Ana".into(), "#42".into()],
             },
             SendAs::Template,
         ));
@@ -725,8 +709,8 @@ mod tests {
         }
         let document = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Attachment {
-                kind: AttachmentKind::Document,
+            Draft::Attachment {
+                attachment: AttachmentKind::Document,
                 url: "https://example.com/a.pdf".into(),
                 caption: Some("invoice".into()),
                 filename: Some("a.pdf".into()),
