@@ -23,7 +23,7 @@ pub struct ReplyRecord {
     pub key: IdempotencyKey,
     pub conversation: ConversationId,
     pub request_hash: [u8; 32],
-    /// The reply as asked, JSON (`replies::Draft`).
+    /// The reply as asked, JSON (the contract's `ventana_protocol::api::Draft`).
     pub request: String,
     pub sender: Sender,
     pub sent_as: Option<SentAs>,
