@@ -409,6 +409,28 @@ mod tests {
     }
 
     #[test]
+    fn a_channels_connection_has_the_logs_wire_shape() {
+        let mut channel = ChannelView {
+            id: "ch1".into(),
+            kind: ChannelKind::WhatsApp,
+            external_id: "111".into(),
+            display_name: "Acme".into(),
+            human_agent_approved: false,
+            has_token: true,
+            needs_reconnection: None,
+            waba_id: None,
+            settings: ChannelSettings::default(),
+        };
+        let json = |channel: &ChannelView| serde_json::to_string(&channel.connection()).ok();
+        assert_eq!(json(&channel).as_deref(), Some(r#"{"state":"connected"}"#));
+        channel.needs_reconnection = Some("token expired".into());
+        assert_eq!(
+            json(&channel).as_deref(),
+            Some(r#"{"state":"needs_reconnection","reason":"token expired"}"#)
+        );
+    }
+
+    #[test]
     fn a_change_sends_only_what_changed() {
         let change = WorkflowChange {
             status: Some("resolved".into()),
