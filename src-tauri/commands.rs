@@ -6,7 +6,6 @@
 use crate::error::CommandError;
 use serde::Serialize;
 use tauri::State;
-use ventana_inbox::client::{ChannelInfo, Draft, TemplateInfo};
 use ventana_inbox::engine::{AccountView, InboxRow, SearchRow};
 use ventana_inbox::query::{
     ContactProfile, ConversationSummary, InboxCursor, InboxFilter, MessageView, NoteView,
@@ -16,6 +15,10 @@ use ventana_inbox::team::{
     AgentChange, AgentRecord, BotKeyRecord, NewAgent, NewBotKey, SessionRecord, TemporaryPassword,
 };
 use ventana_inbox::{AccountNotice, Engine};
+use ventana_protocol::api::{
+    ChannelPatch, ChannelView, Draft, ERASE_WORD, ErasureReceipt, Recorded, TemplateInfo,
+    WorkflowChange,
+};
 
 /// The engine, or why it could not start (shown by every command until it can).
 pub type EngineState = Result<Engine, CommandError>;
@@ -208,8 +211,8 @@ pub async fn update_conversation(
     state: State<'_, EngineState>,
     account: String,
     conversation: String,
-    change: serde_json::Value,
-) -> Answer<serde_json::Value> {
+    change: WorkflowChange,
+) -> Answer<Recorded> {
     Ok(engine(&state)?
         .update_conversation(&account, &conversation, &change)
         .await?)
@@ -221,7 +224,7 @@ pub async fn add_note(
     account: String,
     conversation: String,
     text: String,
-) -> Answer<serde_json::Value> {
+) -> Answer<Recorded> {
     Ok(engine(&state)?
         .add_note(&account, &conversation, &text)
         .await?)
@@ -233,19 +236,19 @@ pub async fn erase_contact(
     account: String,
     contact: String,
     confirm: String,
-) -> Answer<serde_json::Value> {
+) -> Answer<ErasureReceipt> {
     // The typed confirmation is checked here too, so no path reaches the relay without it.
-    if confirm != "ERASE" {
+    if confirm != ERASE_WORD {
         return Err(CommandError::new(
             "confirmation_required",
-            "Erasure cannot be undone: type ERASE to confirm.",
+            format!("Erasure cannot be undone: type {ERASE_WORD} to confirm."),
         ));
     }
     Ok(engine(&state)?.erase_contact(&account, &contact).await?)
 }
 
 #[tauri::command]
-pub async fn channels(state: State<'_, EngineState>, account: String) -> Answer<Vec<ChannelInfo>> {
+pub async fn channels(state: State<'_, EngineState>, account: String) -> Answer<Vec<ChannelView>> {
     Ok(engine(&state)?.channels(&account).await?)
 }
 
@@ -254,8 +257,8 @@ pub async fn update_channel(
     state: State<'_, EngineState>,
     account: String,
     channel: String,
-    change: serde_json::Value,
-) -> Answer<serde_json::Value> {
+    change: ChannelPatch,
+) -> Answer<ChannelView> {
     Ok(engine(&state)?
         .update_channel(&account, &channel, &change)
         .await?)

@@ -7,15 +7,18 @@
 //! nothing of the batch is written.
 
 use crate::cache::{Cache, CacheError};
+// Re-exported: what the cache keeps of a message's content is decided in `content.rs`.
+pub use crate::content::{kind_of, media_id, searchable_text};
 use crate::place::{self, CHANNEL_HISTORY, CONTACT_MESSAGES, Next, PlaceError};
 use crate::time::stamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use ventana_protocol::event::{
-    Assignee, ConversationStatus, DeliveryStatus, MessageContent, OutboundMessage, ReactionAction,
-    StatusTarget,
+    Assignee, ChannelSnapshot, ConversationStatus, DeliveryStatus, EscalationReason,
+    InboundMessage, MessageContent, OutboundMessage, Party, ReactionAction, StatusTarget,
 };
+use ventana_protocol::ids::{AgentId, MessageId, NoteId};
 use ventana_protocol::{Event, EventBody};
 
 /// One entry of the tenant's log, as the stream delivers it.
@@ -403,6 +406,12 @@ impl Activity {
     }
 }
 
+/// The contact and conversation an event is about, when it is about one.
+type Scope<'a> = Option<(&'a str, &'a str)>;
+
+/// Applies one event: what every kind shares (the conversation's pending activity
+/// written first where the event may change its row, the channel and contact rows made
+/// to exist), then the kind's own function.
 fn apply_event(
     tx: &Transaction<'_>,
     event: &Event,
@@ -443,305 +452,421 @@ fn apply_event(
     }
     match &event.body {
         EventBody::MessageReceived(message) => {
-            let Some((contact, conversation)) = scope else {
-                return Ok(());
-            };
-            if let Some(name) = message
-                .sender_name
-                .as_deref()
-                .filter(|n| !n.trim().is_empty())
-            {
-                batch.named(contact, name);
-            }
-            // `OR FAIL` rather than the default ABORT: a single-row insert checks its
-            // constraints before it writes, and any error rolls the whole batch back, so the
-            // outcome is the same, without a statement journal copying every page it touches.
-            let (rowid, key, seq) = batch.place(tx, conversation)?;
-            tx.prepare_cached(
-                "INSERT OR FAIL INTO messages (rowid, seq, conversation_key, event_id,
-                     conversation_id, contact_id, message_id,
-                     direction, kind, text, content, reply_to, occurred_at, state)
-                 VALUES (?10, ?11, ?12, ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, 'received')",
-            )?
-            .execute(params![
-                event.id.as_str(),
-                conversation,
-                contact,
-                message.message_id.as_str(),
-                kind_of(&message.content),
-                searchable_text(&message.content),
-                serde_json::to_string(&message.content)?,
-                message.reply_to.as_ref().map(|id| id.as_str()),
-                at,
-                rowid,
-                seq,
-                key,
-            ])?;
-            batch.fold(conversation, |activity| activity.received(&at, rowid));
+            message_received(tx, event, &at, scope, batch, message)
         }
-        EventBody::MessageSent(message) => {
-            let Some((contact, conversation)) = scope else {
-                return Ok(());
-            };
-            let rowid = record_sent(tx, event, contact, conversation, &at, message, batch)?;
-            // A person's reply is the business taking the conversation in hand.
-            let by_agent = matches!(
-                message.sender,
-                ventana_protocol::event::Sender::Agent { .. }
-            ) && message.message_id.is_some();
-            batch.fold(conversation, |activity| activity.sent(&at, rowid, by_agent));
-        }
+        EventBody::MessageSent(message) => message_sent(tx, event, &at, scope, batch, message),
         EventBody::MessageStatus { target, status } => {
-            let (state, failure) = match status {
-                DeliveryStatus::Sent => ("sent", None),
-                DeliveryStatus::Delivered => ("delivered", None),
-                DeliveryStatus::Read => ("read", None),
-                DeliveryStatus::Failed { failure } => {
-                    ("failed", Some(serde_json::to_string(failure)?))
-                }
-            };
-            let rank = match status {
-                DeliveryStatus::Sent => 1,
-                DeliveryStatus::Delivered => 2,
-                DeliveryStatus::Read => 3,
-                DeliveryStatus::Failed { .. } => 8,
-            };
-            // Statuses only move forward (DeliveryStatus::supersedes): a failure is final,
-            // a `delivered` after its `read` changes nothing.
-            const RANK: &str = "(CASE state WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                 WHEN 'read' THEN 3 WHEN 'failed' THEN 9 ELSE 0 END)";
-            match target {
-                StatusTarget::Message { message_id } => {
-                    let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
-                    tx.prepare_cached(&format!(
-                        "UPDATE messages SET state = ?3, failure = ?4
-                         WHERE {} AND direction = 'out' AND {RANK} < ?5",
-                        target.filter
-                    ))?
-                    .execute(params![
-                        target.conversation,
-                        target.id,
-                        state,
-                        failure,
-                        rank
-                    ])?;
-                }
-                StatusTarget::Reply { idempotency_key } => {
-                    tx.prepare_cached(&format!(
-                        "UPDATE messages SET state = ?2, failure = ?3
-                         WHERE idempotency_key = ?1 AND {RANK} < ?4"
-                    ))?
-                    .execute(params![
-                        idempotency_key.as_str(),
-                        state,
-                        failure,
-                        rank
-                    ])?;
-                }
-                StatusTarget::UpTo { watermark } => {
-                    if let Some((_, conversation)) = scope {
-                        let key = batch.key_of(tx, conversation)?;
-                        // Short of a failure, the rank test already excludes read and failed
-                        // messages; saying so lets the update walk the conversation's
-                        // unread replies (`messages_unread_replies`), not all its messages.
-                        let unread = if rank < 8 {
-                            "AND state NOT IN ('read', 'failed')"
-                        } else {
-                            ""
-                        };
-                        tx.prepare_cached(&format!(
-                            "UPDATE messages SET state = ?3, failure = ?4
-                             WHERE conversation_key = ?1 AND direction = 'out'
-                               AND message_id IS NOT NULL AND occurred_at <= ?2 {unread}
-                               AND {RANK} < ?5"
-                        ))?
-                        .execute(params![
-                            key,
-                            stamp(*watermark),
-                            state,
-                            failure,
-                            rank
-                        ])?;
-                    }
-                }
-            }
+            message_status(tx, scope, batch, target, status)
         }
         EventBody::Reaction {
             message_id,
             by,
             action,
             emoji,
-        } => {
-            let Some((contact, _)) = scope else {
-                return Ok(());
-            };
-            let by = serde_json::to_value(by)?;
-            let by = by.as_str().unwrap_or("customer");
-            match (action, emoji) {
-                (ReactionAction::Added, Some(emoji)) => {
-                    tx.prepare_cached(
-                        "INSERT INTO reactions (message_id, by, emoji, contact_id) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (message_id, by) DO UPDATE SET emoji = excluded.emoji",
-                    )?
-                    .execute(params![message_id.as_str(), by, emoji, contact])?;
-                }
-                _ => {
-                    tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND by = ?2")?
-                        .execute(params![message_id.as_str(), by])?;
-                }
-            }
-        }
+        } => reaction(tx, scope, message_id, by, action, emoji),
         EventBody::MessageEdited {
             message_id,
             text,
             edit_count,
-        } => {
-            batch.settle_search(tx)?;
-            let content = serde_json::to_string(&MessageContent::Text { body: text.clone() })?;
-            let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
-            tx.prepare_cached(&format!(
-                "UPDATE messages SET text = ?3, content = ?4, edit_count = max(edit_count, ?5)
-                 WHERE {} AND unsent = 0 AND kind = 'text'",
-                target.filter
-            ))?
-            .execute(params![
-                target.conversation,
-                target.id,
-                text,
-                content,
-                edit_count
-            ])?;
-        }
+        } => message_edited(tx, scope, batch, message_id, text, *edit_count),
         EventBody::MessageUnsent { message_id } => {
-            // The customer took it back: its content must no longer be shown or found.
-            batch.settle_search(tx)?;
-            let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
-            let contents =
-                message_contents(tx, target.filter, params![target.conversation, target.id])?;
-            applied.released_media.extend(
-                contents
-                    .iter()
-                    .filter_map(|c| media_id(c).map(str::to_owned)),
-            );
-            tx.prepare_cached(&format!(
-                "UPDATE messages SET unsent = 1, text = NULL, content = 'null' WHERE {}",
-                target.filter
-            ))?
-            .execute(params![target.conversation, target.id])?;
-            tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
-                .execute([message_id.as_str()])?;
+            message_unsent(tx, scope, batch, applied, message_id)
         }
-        EventBody::ContactOptedOut { .. } | EventBody::ContactOptedIn { .. } => {
-            let Some((contact, _)) = scope else {
-                return Ok(());
-            };
-            let out = matches!(event.body, EventBody::ContactOptedOut { .. });
-            tx.prepare_cached("UPDATE contacts SET opted_out = ?2, consent_at = ?3 WHERE id = ?1")?
-                .execute(params![contact, out, at])?;
-        }
+        EventBody::ContactOptedOut { .. } => consent(tx, &at, scope, true),
+        EventBody::ContactOptedIn { .. } => consent(tx, &at, scope, false),
         EventBody::ConversationUpdated {
             status,
             assignee,
             labels,
             ..
-        } => {
-            let Some((_, conversation)) = scope else {
-                return Ok(());
-            };
-            if let Some(status) = status {
-                let (name, until) = match status {
-                    ConversationStatus::Open => ("open", None),
-                    ConversationStatus::Pending => ("pending", None),
-                    ConversationStatus::Snoozed { until } => ("snoozed", Some(stamp(*until))),
-                    ConversationStatus::Resolved => ("resolved", None),
-                };
-                let resolved = matches!(status, ConversationStatus::Resolved);
-                tx.prepare_cached(
-                    "UPDATE conversations SET status = ?2, snoozed_until = ?3,
-                         escalation = CASE WHEN ?4 THEN NULL ELSE escalation END,
-                         escalated_at = CASE WHEN ?4 THEN NULL ELSE escalated_at END
-                     WHERE id = ?1",
-                )?
-                .execute(params![conversation, name, until, resolved])?;
-            }
-            if let Some(assignee) = assignee {
-                let agent = match assignee {
-                    Assignee::Agent { agent } => Some(agent.as_str()),
-                    Assignee::Nobody => None,
-                };
-                tx.prepare_cached("UPDATE conversations SET assignee = ?2 WHERE id = ?1")?
-                    .execute(params![conversation, agent])?;
-            }
-            if let Some(labels) = labels {
-                tx.prepare_cached("UPDATE conversations SET labels = ?2 WHERE id = ?1")?
-                    .execute(params![conversation, serde_json::to_string(labels)?])?;
-                tx.prepare_cached("DELETE FROM conversation_labels WHERE conversation_id = ?1")?
-                    .execute([conversation])?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO conversation_labels (conversation_id, label) VALUES (?1, ?2)",
-                )?;
-                for label in labels {
-                    insert.execute(params![conversation, label])?;
-                }
-            }
-        }
+        } => conversation_updated(tx, scope, status, assignee, labels),
         EventBody::NoteAdded {
             note_id,
             author,
             text,
-        } => {
-            let Some((contact, conversation)) = scope else {
-                return Ok(());
-            };
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO notes (id, conversation_id, contact_id, author, text, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                note_id.as_str(),
-                conversation,
-                contact,
-                author.as_str(),
-                text,
-                at
-            ])?;
-        }
-        EventBody::Escalated { reason } => {
-            let Some((_, conversation)) = scope else {
-                return Ok(());
-            };
-            tx.prepare_cached(
-                "UPDATE conversations SET escalation = ?2, escalated_at = ?3 WHERE id = ?1",
-            )?
-            .execute(params![conversation, serde_json::to_string(reason)?, at])?;
-        }
-        EventBody::ContactErased { .. } => {
-            if let Some(contact) = &event.contact {
-                batch.erasing(tx, contact.as_str())?;
-                erase_contact(tx, contact.as_str(), applied)?;
-            }
-        }
+        } => note_added(tx, &at, scope, note_id, author, text),
+        EventBody::Escalated { reason } => escalated(tx, &at, scope, reason),
+        EventBody::ContactErased { .. } => contact_erased(tx, event, batch, applied),
         // A tombstone: the content is gone from the log; its sequence number still counts.
-        EventBody::Redacted { .. } => {}
+        EventBody::Redacted { .. } => Ok(()),
+        EventBody::ChannelUpdated(snapshot) => channel_updated(tx, event, snapshot),
         EventBody::HistoryPurged { before, .. } => {
-            purge_history(tx, event.channel.as_str(), &stamp(*before), applied)?;
-        }
-        EventBody::ChannelUpdated(snapshot) => {
-            tx.prepare_cached(
-                "UPDATE channels SET kind = ?2, display_name = ?3, connection = ?4,
-                     human_agent_approved = ?5, settings = ?6
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                event.channel.as_str(),
-                snapshot.kind.as_str(),
-                snapshot.display_name,
-                serde_json::to_string(&snapshot.connection)?,
-                snapshot.human_agent_approved,
-                serde_json::to_string(&snapshot.settings)?,
-            ])?;
+            // What this batch kept for its end (activity, the search index's new rows)
+            // lands first, so the purge finds every message it is about.
+            batch.write_activity(tx, None)?;
+            batch.settle_search(tx)?;
+            purge_history(tx, event.channel.as_str(), &stamp(*before), applied)
         }
     }
+}
+
+/// A customer's message: a new row at the conversation's end.
+fn message_received(
+    tx: &Transaction<'_>,
+    event: &Event,
+    at: &str,
+    scope: Scope<'_>,
+    batch: &mut BatchState,
+    message: &InboundMessage,
+) -> Result<(), ApplyError> {
+    let Some((contact, conversation)) = scope else {
+        return Ok(());
+    };
+    if let Some(name) = message
+        .sender_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
+        batch.named(contact, name);
+    }
+    // `OR FAIL` rather than the default ABORT: a single-row insert checks its
+    // constraints before it writes, and any error rolls the whole batch back, so the
+    // outcome is the same, without a statement journal copying every page it touches.
+    let (rowid, key, seq) = batch.place(tx, conversation)?;
+    tx.prepare_cached(
+        "INSERT OR FAIL INTO messages (rowid, seq, conversation_key, event_id,
+             conversation_id, contact_id, message_id,
+             direction, kind, text, content, reply_to, occurred_at, state)
+         VALUES (?10, ?11, ?12, ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, 'received')",
+    )?
+    .execute(params![
+        event.id.as_str(),
+        conversation,
+        contact,
+        message.message_id.as_str(),
+        kind_of(&message.content),
+        searchable_text(&message.content),
+        serde_json::to_string(&message.content)?,
+        message.reply_to.as_ref().map(|id| id.as_str()),
+        at,
+        rowid,
+        seq,
+        key,
+    ])?;
+    batch.fold(conversation, |activity| activity.received(at, rowid));
+    Ok(())
+}
+
+/// A business message: ours moves on, anyone else's is a new row.
+fn message_sent(
+    tx: &Transaction<'_>,
+    event: &Event,
+    at: &str,
+    scope: Scope<'_>,
+    batch: &mut BatchState,
+    message: &OutboundMessage,
+) -> Result<(), ApplyError> {
+    let Some((contact, conversation)) = scope else {
+        return Ok(());
+    };
+    let rowid = record_sent(tx, event, contact, conversation, at, message, batch)?;
+    // A person's reply is the business taking the conversation in hand.
+    let by_agent = matches!(
+        message.sender,
+        ventana_protocol::event::Sender::Agent { .. }
+    ) && message.message_id.is_some();
+    batch.fold(conversation, |activity| activity.sent(at, rowid, by_agent));
+    Ok(())
+}
+
+/// A sent message's delivery moved on.
+fn message_status(
+    tx: &Transaction<'_>,
+    scope: Scope<'_>,
+    batch: &mut BatchState,
+    target: &StatusTarget,
+    status: &DeliveryStatus,
+) -> Result<(), ApplyError> {
+    let (state, failure) = match status {
+        DeliveryStatus::Sent => ("sent", None),
+        DeliveryStatus::Delivered => ("delivered", None),
+        DeliveryStatus::Read => ("read", None),
+        DeliveryStatus::Failed { failure } => ("failed", Some(serde_json::to_string(failure)?)),
+    };
+    let rank = match status {
+        DeliveryStatus::Sent => 1,
+        DeliveryStatus::Delivered => 2,
+        DeliveryStatus::Read => 3,
+        DeliveryStatus::Failed { .. } => 8,
+    };
+    // Statuses only move forward (DeliveryStatus::supersedes): a failure is final,
+    // a `delivered` after its `read` changes nothing.
+    const RANK: &str = "(CASE state WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+         WHEN 'read' THEN 3 WHEN 'failed' THEN 9 ELSE 0 END)";
+    match target {
+        StatusTarget::Message { message_id } => {
+            let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
+            tx.prepare_cached(&format!(
+                "UPDATE messages SET state = ?3, failure = ?4
+                 WHERE {} AND direction = 'out' AND {RANK} < ?5",
+                target.filter
+            ))?
+            .execute(params![
+                target.conversation,
+                target.id,
+                state,
+                failure,
+                rank
+            ])?;
+        }
+        StatusTarget::Reply { idempotency_key } => {
+            tx.prepare_cached(&format!(
+                "UPDATE messages SET state = ?2, failure = ?3
+                 WHERE idempotency_key = ?1 AND {RANK} < ?4"
+            ))?
+            .execute(params![idempotency_key.as_str(), state, failure, rank])?;
+        }
+        StatusTarget::UpTo { watermark } => {
+            if let Some((_, conversation)) = scope {
+                let key = batch.key_of(tx, conversation)?;
+                // Short of a failure, the rank test already excludes read and failed
+                // messages; saying so lets the update walk the conversation's
+                // unread replies (`messages_unread_replies`), not all its messages.
+                let unread = if rank < 8 {
+                    "AND state NOT IN ('read', 'failed')"
+                } else {
+                    ""
+                };
+                tx.prepare_cached(&format!(
+                    "UPDATE messages SET state = ?3, failure = ?4
+                     WHERE conversation_key = ?1 AND direction = 'out'
+                       AND message_id IS NOT NULL AND occurred_at <= ?2 {unread}
+                       AND {RANK} < ?5"
+                ))?
+                .execute(params![
+                    key,
+                    stamp(*watermark),
+                    state,
+                    failure,
+                    rank
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A reaction added or taken back.
+fn reaction(
+    tx: &Transaction<'_>,
+    scope: Scope<'_>,
+    message_id: &MessageId,
+    by: &Party,
+    action: &ReactionAction,
+    emoji: &Option<String>,
+) -> Result<(), ApplyError> {
+    let Some((contact, _)) = scope else {
+        return Ok(());
+    };
+    let by = serde_json::to_value(by)?;
+    let by = by.as_str().unwrap_or("customer");
+    match (action, emoji) {
+        (ReactionAction::Added, Some(emoji)) => {
+            tx.prepare_cached(
+                "INSERT INTO reactions (message_id, by, emoji, contact_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (message_id, by) DO UPDATE SET emoji = excluded.emoji",
+            )?
+            .execute(params![message_id.as_str(), by, emoji, contact])?;
+        }
+        _ => {
+            tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND by = ?2")?
+                .execute(params![message_id.as_str(), by])?;
+        }
+    }
+    Ok(())
+}
+
+/// The customer edited a text message.
+fn message_edited(
+    tx: &Transaction<'_>,
+    scope: Scope<'_>,
+    batch: &mut BatchState,
+    message_id: &MessageId,
+    text: &str,
+    edit_count: u32,
+) -> Result<(), ApplyError> {
+    batch.settle_search(tx)?;
+    let content = serde_json::to_string(&MessageContent::Text {
+        body: text.to_owned(),
+    })?;
+    let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
+    tx.prepare_cached(&format!(
+        "UPDATE messages SET text = ?3, content = ?4, edit_count = max(edit_count, ?5)
+         WHERE {} AND unsent = 0 AND kind = 'text'",
+        target.filter
+    ))?
+    .execute(params![
+        target.conversation,
+        target.id,
+        text,
+        content,
+        edit_count
+    ])?;
+    Ok(())
+}
+
+/// The customer took a message back.
+fn message_unsent(
+    tx: &Transaction<'_>,
+    scope: Scope<'_>,
+    batch: &mut BatchState,
+    applied: &mut Applied,
+    message_id: &MessageId,
+) -> Result<(), ApplyError> {
+    // The customer took it back: its content must no longer be shown or found.
+    batch.settle_search(tx)?;
+    let target = by_platform_id(tx, batch, scope, message_id.as_str())?;
+    let contents = message_contents(tx, target.filter, params![target.conversation, target.id])?;
+    applied.released_media.extend(
+        contents
+            .iter()
+            .filter_map(|c| media_id(c).map(str::to_owned)),
+    );
+    tx.prepare_cached(&format!(
+        "UPDATE messages SET unsent = 1, text = NULL, content = 'null' WHERE {}",
+        target.filter
+    ))?
+    .execute(params![target.conversation, target.id])?;
+    tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
+        .execute([message_id.as_str()])?;
+    Ok(())
+}
+
+/// The contact opted out of marketing messages (`out`), or back in.
+fn consent(tx: &Transaction<'_>, at: &str, scope: Scope<'_>, out: bool) -> Result<(), ApplyError> {
+    let Some((contact, _)) = scope else {
+        return Ok(());
+    };
+    tx.prepare_cached("UPDATE contacts SET opted_out = ?2, consent_at = ?3 WHERE id = ?1")?
+        .execute(params![contact, out, at])?;
+    Ok(())
+}
+
+/// The conversation's workflow changed: only the fields present.
+fn conversation_updated(
+    tx: &Transaction<'_>,
+    scope: Scope<'_>,
+    status: &Option<ConversationStatus>,
+    assignee: &Option<Assignee>,
+    labels: &Option<BTreeSet<String>>,
+) -> Result<(), ApplyError> {
+    let Some((_, conversation)) = scope else {
+        return Ok(());
+    };
+    if let Some(status) = status {
+        let (name, until) = match status {
+            ConversationStatus::Open => ("open", None),
+            ConversationStatus::Pending => ("pending", None),
+            ConversationStatus::Snoozed { until } => ("snoozed", Some(stamp(*until))),
+            ConversationStatus::Resolved => ("resolved", None),
+        };
+        let resolved = matches!(status, ConversationStatus::Resolved);
+        tx.prepare_cached(
+            "UPDATE conversations SET status = ?2, snoozed_until = ?3,
+                 escalation = CASE WHEN ?4 THEN NULL ELSE escalation END,
+                 escalated_at = CASE WHEN ?4 THEN NULL ELSE escalated_at END
+             WHERE id = ?1",
+        )?
+        .execute(params![conversation, name, until, resolved])?;
+    }
+    if let Some(assignee) = assignee {
+        let agent = match assignee {
+            Assignee::Agent { agent } => Some(agent.as_str()),
+            Assignee::Nobody => None,
+        };
+        tx.prepare_cached("UPDATE conversations SET assignee = ?2 WHERE id = ?1")?
+            .execute(params![conversation, agent])?;
+    }
+    if let Some(labels) = labels {
+        tx.prepare_cached("UPDATE conversations SET labels = ?2 WHERE id = ?1")?
+            .execute(params![conversation, serde_json::to_string(labels)?])?;
+        tx.prepare_cached("DELETE FROM conversation_labels WHERE conversation_id = ?1")?
+            .execute([conversation])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO conversation_labels (conversation_id, label) VALUES (?1, ?2)",
+        )?;
+        for label in labels {
+            insert.execute(params![conversation, label])?;
+        }
+    }
+    Ok(())
+}
+
+/// A private note.
+fn note_added(
+    tx: &Transaction<'_>,
+    at: &str,
+    scope: Scope<'_>,
+    note_id: &NoteId,
+    author: &AgentId,
+    text: &str,
+) -> Result<(), ApplyError> {
+    let Some((contact, conversation)) = scope else {
+        return Ok(());
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO notes (id, conversation_id, contact_id, author, text, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        note_id.as_str(),
+        conversation,
+        contact,
+        author.as_str(),
+        text,
+        at
+    ])?;
+    Ok(())
+}
+
+/// The conversation needs a human.
+fn escalated(
+    tx: &Transaction<'_>,
+    at: &str,
+    scope: Scope<'_>,
+    reason: &EscalationReason,
+) -> Result<(), ApplyError> {
+    let Some((_, conversation)) = scope else {
+        return Ok(());
+    };
+    tx.prepare_cached("UPDATE conversations SET escalation = ?2, escalated_at = ?3 WHERE id = ?1")?
+        .execute(params![conversation, serde_json::to_string(reason)?, at])?;
+    Ok(())
+}
+
+/// The contact was erased: everything about them goes.
+fn contact_erased(
+    tx: &Transaction<'_>,
+    event: &Event,
+    batch: &mut BatchState,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
+    if let Some(contact) = &event.contact {
+        batch.erasing(tx, contact.as_str())?;
+        erase_contact(tx, contact.as_str(), applied)?;
+    }
+    Ok(())
+}
+
+/// A channel's public settings changed (the full new snapshot).
+fn channel_updated(
+    tx: &Transaction<'_>,
+    event: &Event,
+    snapshot: &ChannelSnapshot,
+) -> Result<(), ApplyError> {
+    tx.prepare_cached(
+        "UPDATE channels SET kind = ?2, display_name = ?3, connection = ?4,
+             human_agent_approved = ?5, settings = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        event.channel.as_str(),
+        snapshot.kind.as_str(),
+        snapshot.display_name,
+        serde_json::to_string(&snapshot.connection)?,
+        snapshot.human_agent_approved,
+        serde_json::to_string(&snapshot.settings)?,
+    ])?;
     Ok(())
 }
 
@@ -977,74 +1102,6 @@ fn message_contents(
     Ok(contents)
 }
 
-/// The message's kind, as the UI and the inbox preview name it.
-pub fn kind_of(content: &MessageContent) -> &'static str {
-    match content {
-        MessageContent::Text { .. } => "text",
-        MessageContent::Image(_) => "image",
-        MessageContent::Audio(_) => "audio",
-        MessageContent::Video(_) => "video",
-        MessageContent::Document(_) => "document",
-        MessageContent::Sticker(_) => "sticker",
-        MessageContent::Location { .. } => "location",
-        MessageContent::Contacts { .. } => "contacts",
-        MessageContent::InteractiveReply { .. } => "interactive_reply",
-        MessageContent::Button { .. } => "button",
-        MessageContent::Postback { .. } => "postback",
-        MessageContent::Referral(_) => "referral",
-        MessageContent::Template(_) => "template",
-        MessageContent::Unsupported { .. } => "unsupported",
-    }
-}
-
-/// The attachment a message carries, if any.
-pub fn media_id(content: &MessageContent) -> Option<&str> {
-    match content {
-        MessageContent::Image(media)
-        | MessageContent::Audio(media)
-        | MessageContent::Video(media)
-        | MessageContent::Document(media)
-        | MessageContent::Sticker(media) => Some(media.media_id.as_str()),
-        _ => None,
-    }
-}
-
-/// The words search should find a message by.
-pub fn searchable_text(content: &MessageContent) -> Option<String> {
-    let join = |parts: Vec<Option<&str>>| {
-        let text = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
-        (!text.trim().is_empty()).then_some(text)
-    };
-    match content {
-        MessageContent::Text { body } => Some(body.clone()),
-        MessageContent::Image(media)
-        | MessageContent::Audio(media)
-        | MessageContent::Video(media)
-        | MessageContent::Document(media)
-        | MessageContent::Sticker(media) => {
-            join(vec![media.caption.as_deref(), media.filename.as_deref()])
-        }
-        MessageContent::Location { name, address, .. } => {
-            join(vec![name.as_deref(), address.as_deref()])
-        }
-        MessageContent::Contacts { contacts } => {
-            join(contacts.iter().map(|c| Some(c.name.as_str())).collect())
-        }
-        MessageContent::InteractiveReply {
-            title, description, ..
-        } => join(vec![Some(title.as_str()), description.as_deref()]),
-        MessageContent::Button { text, .. } => Some(text.clone()),
-        MessageContent::Postback { title, .. } => Some(title.clone()),
-        MessageContent::Referral(referral) => join(vec![referral.headline.as_deref()]),
-        MessageContent::Template(template) => {
-            let mut parts = vec![Some(template.name.as_str())];
-            parts.extend(template.body_parameters.iter().map(|p| Some(p.as_str())));
-            join(parts)
-        }
-        MessageContent::Unsupported { description } => description.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1248,7 +1305,7 @@ mod tests {
             cache.cache.connection_mut(),
             "ag_1",
             "c1",
-            &crate::client::Draft::Text {
+            &ventana_protocol::api::Draft::Text {
                 text: "your refund is approved".into(),
             },
             at(1),

@@ -5,6 +5,10 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use ventana_protocol::api::{
+    ChannelPatch, ChannelView, Draft, EraseRequest, ErasureReceipt, NoteRequest, Recorded,
+    ReplyView, TemplateInfo, WorkflowChange,
+};
 
 /// How a call to the relay went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,64 +95,6 @@ impl std::fmt::Debug for Session {
             .field("tokens", &"<redacted>")
             .finish()
     }
-}
-
-/// A channel as `GET /v1/channels` describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChannelInfo {
-    pub id: String,
-    pub kind: ventana_protocol::ChannelKind,
-    pub display_name: String,
-    pub human_agent_approved: bool,
-    pub needs_reconnection: Option<String>,
-    pub settings: ventana_protocol::ChannelSettings,
-}
-
-/// An approved template as `GET /v1/channels/{id}/templates` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TemplateInfo {
-    pub name: String,
-    pub language: String,
-    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
-    pub category: String,
-    pub parameters: usize,
-    /// The body text with its `{{n}}` placeholders.
-    #[serde(default)]
-    pub body: String,
-}
-
-/// A reply as the relay takes it (`POST /v1/conversations/{id}/replies`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Draft {
-    Text {
-        text: String,
-    },
-    /// A file the platform fetches from `url` (https).
-    Attachment {
-        /// `image`, `audio`, `video` or `document`.
-        attachment: String,
-        url: String,
-        caption: Option<String>,
-        filename: Option<String>,
-    },
-    /// An approved WhatsApp template with its body parameters in order.
-    Template {
-        name: String,
-        language: String,
-        #[serde(default)]
-        parameters: Vec<String>,
-    },
-}
-
-/// The relay's view of a reply after it took it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReplyReceipt {
-    pub idempotency_key: String,
-    /// `queued`, `sending`, `sent`, `failed` or `unknown`.
-    pub state: String,
-    pub message_id: Option<String>,
-    pub failure: Option<serde_json::Value>,
 }
 
 /// An attachment's bytes.
@@ -323,7 +269,7 @@ impl RelayClient {
         Ok(page.head)
     }
 
-    pub async fn channels(&self, access: &str) -> Result<Vec<ChannelInfo>, ClientError> {
+    pub async fn channels(&self, access: &str) -> Result<Vec<ChannelView>, ClientError> {
         self.call(self.http.get(self.url("/v1/channels")).bearer_auth(access))
             .await
     }
@@ -349,7 +295,7 @@ impl RelayClient {
         conversation: &str,
         key: &str,
         draft: &Draft,
-    ) -> Result<ReplyReceipt, ClientError> {
+    ) -> Result<ReplyView, ClientError> {
         self.call(
             self.http
                 .post(self.url(&format!(
@@ -368,8 +314,8 @@ impl RelayClient {
         &self,
         access: &str,
         conversation: &str,
-        change: &serde_json::Value,
-    ) -> Result<serde_json::Value, ClientError> {
+        change: &WorkflowChange,
+    ) -> Result<Recorded, ClientError> {
         self.call(
             self.http
                 .patch(self.url(&format!("/v1/conversations/{}", encode(conversation))))
@@ -384,12 +330,14 @@ impl RelayClient {
         access: &str,
         conversation: &str,
         text: &str,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<Recorded, ClientError> {
         self.call(
             self.http
                 .post(self.url(&format!("/v1/conversations/{}/notes", encode(conversation))))
                 .bearer_auth(access)
-                .json(&serde_json::json!({"text": text})),
+                .json(&NoteRequest {
+                    text: text.to_owned(),
+                }),
         )
         .await
     }
@@ -399,12 +347,12 @@ impl RelayClient {
         &self,
         access: &str,
         contact: &str,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<ErasureReceipt, ClientError> {
         self.call(
             self.http
                 .post(self.url(&format!("/v1/contacts/{}/erase", encode(contact))))
                 .bearer_auth(access)
-                .json(&serde_json::json!({"confirm": "ERASE"})),
+                .json(&EraseRequest::confirmed()),
         )
         .await
     }
@@ -413,8 +361,8 @@ impl RelayClient {
         &self,
         access: &str,
         channel: &str,
-        change: &serde_json::Value,
-    ) -> Result<serde_json::Value, ClientError> {
+        change: &ChannelPatch,
+    ) -> Result<ChannelView, ClientError> {
         self.call(
             self.http
                 .patch(self.url(&format!("/v1/channels/{}", encode(channel))))

@@ -5,7 +5,9 @@
 use crate::account::{self, AccountRecord};
 use crate::apply::{self, Applied, ApplyError, LogEntry};
 use crate::cache::{Cache, CacheError, CacheKey};
-use crate::client::{ChannelInfo, ClientError, Download, Draft, RelayClient, TemplateInfo};
+use crate::channels;
+use crate::client::{ClientError, Download, RelayClient};
+pub use crate::error::EngineError;
 use crate::media::{MediaKey, MediaStore};
 use crate::notify::{Notice, NoticeContext, Notifier, notice_for};
 use crate::outbox;
@@ -13,101 +15,22 @@ use crate::query::{self, ConversationSummary, InboxCursor, InboxFilter, SearchHi
 use crate::retention::{self, AtStart};
 use crate::secrets::{Secret, SecretKind, SecretStore};
 use crate::session::{Session, SessionError, SignedOut};
-use crate::sync::{self, SyncState};
+use crate::sync::{self, Follower, SyncState};
 use crate::team::{
     AgentChange, AgentRecord, BotKeyRecord, NewAgent, NewBotKey, SessionRecord, TemporaryPassword,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::params;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{Notify, broadcast, watch};
 use ventana_protocol::Event;
+use ventana_protocol::api::{
+    ChannelPatch, ChannelView, Draft, ErasureReceipt, Recorded, TemplateInfo, WorkflowChange,
+};
 use ventana_protocol::ids::AgentId;
-
-/// An error as the UI receives it: a stable code to branch on and a sentence to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct EngineError {
-    pub code: String,
-    pub message: String,
-}
-
-impl EngineError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<CacheError> for EngineError {
-    fn from(error: CacheError) -> Self {
-        let code = match error {
-            CacheError::WrongKey => "cache_key_mismatch",
-            CacheError::Schema(_) => "cache_too_new",
-            CacheError::Sqlite(_) => "cache_error",
-        };
-        Self::new(code, error.to_string())
-    }
-}
-
-impl From<ClientError> for EngineError {
-    fn from(error: ClientError) -> Self {
-        Self::new(error.code(), error.to_string())
-    }
-}
-
-impl From<SessionError> for EngineError {
-    fn from(error: SessionError) -> Self {
-        match error {
-            SessionError::SignedOut(why) => Self::new(
-                "signed_out",
-                format!(
-                    "This account was signed out ({}). Sign in again.",
-                    why.message
-                ),
-            ),
-            SessionError::Client(error) => error.into(),
-            SessionError::Keyring(reason) => Self::new("keyring_unavailable", reason),
-        }
-    }
-}
-
-impl From<crate::secrets::SecretError> for EngineError {
-    fn from(error: crate::secrets::SecretError) -> Self {
-        Self::new("keyring_unavailable", error.to_string())
-    }
-}
-
-impl From<crate::media::MediaError> for EngineError {
-    fn from(error: crate::media::MediaError) -> Self {
-        Self::new("media_error", error.to_string())
-    }
-}
-
-impl From<outbox::OutboxError> for EngineError {
-    fn from(error: outbox::OutboxError) -> Self {
-        let code = match error {
-            outbox::OutboxError::UnknownConversation(_) => "not_found",
-            outbox::OutboxError::NotRetryable(_) => "not_retryable",
-            outbox::OutboxError::Empty => "empty_reply",
-            outbox::OutboxError::Cache(_) => "cache_error",
-            outbox::OutboxError::Place(_) => "conversation_full",
-        };
-        Self::new(code, error.to_string())
-    }
-}
-
-impl From<crate::account::AccountsFileError> for EngineError {
-    fn from(error: crate::account::AccountsFileError) -> Self {
-        Self::new("accounts_file", error.to_string())
-    }
-}
 
 /// Something the UI should know about, pushed as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -228,8 +151,8 @@ pub(crate) struct Account {
     session: Session,
     sync: watch::Sender<SyncState>,
     outbox_wake: Notify,
-    pub(crate) reconnect_now: Notify,
-    pub(crate) sync_batch: usize,
+    reconnect_now: Notify,
+    sync_batch: usize,
     stop: watch::Sender<bool>,
     updates: broadcast::Sender<Update>,
     notifier: Arc<dyn Notifier>,
@@ -237,7 +160,7 @@ pub(crate) struct Account {
     shared: Weak<Shared>,
     /// Its sync task runs (it ends when the relay wants a new password first, and is
     /// started again after one).
-    pub(crate) sync_running: AtomicBool,
+    sync_running: AtomicBool,
     /// Its outbox task was started (once).
     outbox_running: AtomicBool,
     /// The relay ended its session and that was dealt with (once).
@@ -253,15 +176,15 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Account {
-    pub(crate) fn id(&self) -> String {
+    fn id(&self) -> String {
         locked(&self.record).id.clone()
     }
 
-    pub(crate) fn session(&self) -> &Session {
+    fn session(&self) -> &Session {
         &self.session
     }
 
-    pub(crate) fn set_sync(&self, state: SyncState) {
+    fn set_sync(&self, state: SyncState) {
         if *self.sync.borrow() != state {
             self.sync.send_replace(state.clone());
             self.notify(Update::Sync {
@@ -276,7 +199,7 @@ impl Account {
         let _ = self.updates.send(update);
     }
 
-    pub(crate) fn wake_outbox(&self) {
+    fn wake_outbox(&self) {
         if let Err(error) = outbox::wake(locked(&self.writer).connection(), Utc::now()) {
             tracing::warn!(%error, "could not wake the outbox");
         }
@@ -307,13 +230,13 @@ impl Account {
         Ok(())
     }
 
-    pub(crate) fn cursor(&self) -> Result<u64, CacheError> {
+    fn cursor(&self) -> Result<u64, CacheError> {
         apply::cursor(&locked(&self.writer))
     }
 
     /// Applies a batch, then does what follows from it: notifications, released media,
     /// a WAL checkpoint after an erasure, and telling the UI.
-    pub(crate) fn apply(&self, entries: &[LogEntry], live: bool) -> Result<Applied, ApplyError> {
+    fn apply(&self, entries: &[LogEntry], live: bool) -> Result<Applied, ApplyError> {
         let mut writer = locked(&self.writer);
         let applied = apply::apply_batch(&mut writer, entries)?;
         if applied.erased {
@@ -359,20 +282,12 @@ impl Account {
             let Some(conversation) = &event.conversation else {
                 continue;
             };
-            let (assignee, contact_name) = locked(&self.reader)
-                .connection()
-                .query_row(
-                    "SELECT c.assignee, ct.name FROM conversations c
-                     JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?1",
-                    [conversation.as_str()],
-                    |row| {
-                        Ok((
-                            row.get::<_, Option<String>>(0)?,
-                            row.get::<_, Option<String>>(1)?,
-                        ))
-                    },
-                )
-                .unwrap_or((None, None));
+            // A conversation the cache cannot read is told about without these.
+            let (assignee, contact_name) = query::assignee_and_contact(
+                locked(&self.reader).connection(),
+                conversation.as_str(),
+            )
+            .unwrap_or((None, None));
             let assignee = assignee.map(AgentId::new);
             let context = NoticeContext {
                 account: &record.id,
@@ -393,58 +308,6 @@ impl Account {
         }
     }
 
-    pub(crate) fn store_channels(
-        &self,
-        channels: &[ChannelInfo],
-        templates: &[(String, Vec<TemplateInfo>)],
-    ) -> Result<(), CacheError> {
-        let mut writer = locked(&self.writer);
-        let tx = writer.connection_mut().transaction()?;
-        for channel in channels {
-            let connection = match &channel.needs_reconnection {
-                Some(reason) => {
-                    serde_json::json!({"state": "needs_reconnection", "reason": reason})
-                }
-                None => serde_json::json!({"state": "connected"}),
-            };
-            tx.execute(
-                "INSERT INTO channels (id, kind, display_name, connection, human_agent_approved, settings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,
-                     display_name = excluded.display_name, connection = excluded.connection,
-                     human_agent_approved = excluded.human_agent_approved,
-                     settings = excluded.settings",
-                params![
-                    channel.id,
-                    channel.kind.as_str(),
-                    channel.display_name,
-                    connection.to_string(),
-                    channel.human_agent_approved,
-                    serde_json::to_string(&channel.settings).unwrap_or_default(),
-                ],
-            )?;
-        }
-        for (channel, list) in templates {
-            tx.execute("DELETE FROM templates WHERE channel_id = ?1", [channel])?;
-            for template in list {
-                tx.execute(
-                    "INSERT OR REPLACE INTO templates (channel_id, name, language, category, body, parameter_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        channel,
-                        template.name,
-                        template.language,
-                        template.category,
-                        template.body,
-                        template.parameters as i64
-                    ],
-                )?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     fn stop(&self) {
         self.stop.send_replace(true);
     }
@@ -459,7 +322,7 @@ impl Account {
     /// The relay ended this account's session (a `signed_out` frame, or a refresh refused
     /// with 401): stop, forget the refresh token, and tell the agent why. When the tenant
     /// requires it, the cache, its attachments and keys are deleted too.
-    pub(crate) async fn end_session(&self, why: SignedOut) {
+    async fn end_session(&self, why: SignedOut) {
         // Once, and not for an account that is already signed out (its missing refresh
         // token says nothing new about why).
         if !locked(&self.record).signed_in || self.ended.swap(true, Ordering::SeqCst) {
@@ -504,7 +367,7 @@ impl Account {
 
     /// The relay answers `password_change_required`: nothing syncs until the agent chose
     /// a new password (`Engine::change_password`).
-    pub(crate) fn password_change_required(&self) {
+    fn password_change_required(&self) {
         locked(&self.record).must_change_password = true;
         if let Some(shared) = self.shared.upgrade()
             && let Err(error) = shared.save_records()
@@ -516,7 +379,7 @@ impl Account {
 
     /// The cache followed the log just now: remembered (every few minutes at most) so the
     /// erasure deadline is measured from it at the next start.
-    pub(crate) fn synced(&self) {
+    fn synced(&self) {
         let now = Utc::now();
         {
             let mut record = locked(&self.record);
@@ -534,7 +397,7 @@ impl Account {
 
     /// The relay's log is behind this cache (`resync` frame): start the cache over from
     /// the log's beginning, keeping unsent replies (`resync.rs`), and tell the agent.
-    pub(crate) fn resync(&self, after: u64, head: u64) -> Result<(), EngineError> {
+    fn resync(&self, after: u64, head: u64) -> Result<(), EngineError> {
         tracing::warn!(account = %self.id(), after, head, "the relay's log is behind this cache; replaying from 0");
         let reset = crate::resync::reset(&mut locked(&self.writer))?;
         for media in &reset.released_media {
@@ -551,7 +414,7 @@ impl Account {
     }
 
     /// Replies parked by a resync go back into the outbox once the replay is live.
-    pub(crate) fn unpark(&self) {
+    fn unpark(&self) {
         let me = locked(&self.record).agent_id.clone();
         match outbox::unpark(locked(&self.writer).connection_mut(), &me, Utc::now()) {
             Ok(unparked) => {
@@ -567,6 +430,71 @@ impl Account {
             }
             Err(error) => tracing::warn!(%error, "parked replies could not be queued again"),
         }
+    }
+}
+
+impl Follower for Account {
+    fn id(&self) -> String {
+        Account::id(self)
+    }
+
+    fn session(&self) -> &Session {
+        Account::session(self)
+    }
+
+    fn set_sync(&self, state: SyncState) {
+        Account::set_sync(self, state);
+    }
+
+    fn cursor(&self) -> Result<u64, CacheError> {
+        Account::cursor(self)
+    }
+
+    fn apply(&self, entries: &[LogEntry], live: bool) -> Result<Applied, ApplyError> {
+        Account::apply(self, entries, live)
+    }
+
+    fn channels_fetched(
+        &self,
+        fetched: &[ChannelView],
+        templates: &[(String, Vec<TemplateInfo>)],
+    ) -> Result<(), CacheError> {
+        channels::store(locked(&self.writer).connection_mut(), fetched, templates)?;
+        self.notify(Update::Channels { account: self.id() });
+        Ok(())
+    }
+
+    async fn end_session(&self, why: SignedOut) {
+        Account::end_session(self, why).await;
+    }
+
+    fn password_change_required(&self) {
+        Account::password_change_required(self);
+        self.sync_running.store(false, Ordering::SeqCst);
+    }
+
+    fn resync(&self, after: u64, head: u64) -> Result<(), EngineError> {
+        Account::resync(self, after, head)
+    }
+
+    fn unpark(&self) {
+        Account::unpark(self);
+    }
+
+    fn synced(&self) {
+        Account::synced(self);
+    }
+
+    fn wake_outbox(&self) {
+        Account::wake_outbox(self);
+    }
+
+    fn batch_limit(&self) -> usize {
+        self.sync_batch
+    }
+
+    fn reconnect_requested(&self) -> &Notify {
+        &self.reconnect_now
     }
 }
 
@@ -1258,25 +1186,7 @@ impl Engine {
     ) -> Result<Vec<TemplateInfo>, EngineError> {
         let account = self.account(account)?;
         let reader = locked(&account.reader);
-        let mut statement = reader
-            .connection()
-            .prepare_cached(
-                "SELECT name, language, category, parameter_count, body FROM templates
-             WHERE channel_id = ?1 ORDER BY name, language",
-            )
-            .map_err(CacheError::from)?;
-        let rows = statement
-            .query_map([channel], |row| {
-                Ok(TemplateInfo {
-                    name: row.get(0)?,
-                    language: row.get(1)?,
-                    category: row.get(2)?,
-                    parameters: row.get::<_, i64>(3)? as usize,
-                    body: row.get(4)?,
-                })
-            })
-            .map_err(CacheError::from)?;
-        Ok(rows.collect::<Result<_, _>>().map_err(CacheError::from)?)
+        Ok(channels::templates(reader.connection(), channel)?)
     }
 
     /// Writes a reply to the outbox (works offline) and wakes the sender.
@@ -1363,8 +1273,8 @@ impl Engine {
         &self,
         account: &str,
         conversation: &str,
-        change: &serde_json::Value,
-    ) -> Result<serde_json::Value, EngineError> {
+        change: &WorkflowChange,
+    ) -> Result<Recorded, EngineError> {
         self.online(account, |client, token| async move {
             client
                 .update_conversation(&token, conversation, change)
@@ -1378,7 +1288,7 @@ impl Engine {
         account: &str,
         conversation: &str,
         text: &str,
-    ) -> Result<serde_json::Value, EngineError> {
+    ) -> Result<Recorded, EngineError> {
         self.online(account, |client, token| async move {
             client.add_note(&token, conversation, text).await
         })
@@ -1390,7 +1300,7 @@ impl Engine {
         &self,
         account: &str,
         contact: &str,
-    ) -> Result<serde_json::Value, EngineError> {
+    ) -> Result<ErasureReceipt, EngineError> {
         self.online(account, |client, token| async move {
             client.erase_contact(&token, contact).await
         })
@@ -1398,7 +1308,7 @@ impl Engine {
     }
 
     /// The relay's channels as they are now (admins see settings to edit).
-    pub async fn channels(&self, account: &str) -> Result<Vec<ChannelInfo>, EngineError> {
+    pub async fn channels(&self, account: &str) -> Result<Vec<ChannelView>, EngineError> {
         self.online(account, |client, token| async move {
             client.channels(&token).await
         })
@@ -1409,8 +1319,8 @@ impl Engine {
         &self,
         account: &str,
         channel: &str,
-        change: &serde_json::Value,
-    ) -> Result<serde_json::Value, EngineError> {
+        change: &ChannelPatch,
+    ) -> Result<ChannelView, EngineError> {
         self.online(account, |client, token| async move {
             client.update_channel(&token, channel, change).await
         })

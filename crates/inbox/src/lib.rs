@@ -6,8 +6,11 @@
 pub mod account;
 pub mod apply;
 pub mod cache;
+pub mod channels;
 pub mod client;
+pub mod content;
 pub mod engine;
+mod error;
 pub mod media;
 pub mod notify;
 pub mod outbox;

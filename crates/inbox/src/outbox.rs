@@ -7,16 +7,17 @@
 //! events (`apply.rs`): sent, delivered, read, or failed with a reason. A failed reply can be
 //! retried under the same key.
 
-use crate::apply::{kind_of, searchable_text};
 use crate::cache::CacheError;
-use crate::client::{ClientError, Draft};
+use crate::client::ClientError;
+use crate::content::{kind_of, searchable_text};
 use crate::place;
 use crate::time::stamp;
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use ventana_protocol::event::{Media, MessageContent, Sender, TemplateCategory, TemplateMessage};
-use ventana_protocol::ids::{AgentId, MediaId};
+use ventana_protocol::api::{Draft, template_category};
+use ventana_protocol::event::{MessageContent, Sender};
+use ventana_protocol::ids::{AgentId, IdempotencyKey};
 
 /// A delivery job that is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,56 +49,26 @@ impl From<rusqlite::Error> for OutboxError {
     }
 }
 
-/// The content the conversation shows for a draft until the relay's event replaces it.
-fn content_of(connection: &Connection, channel: &str, draft: &Draft) -> MessageContent {
-    match draft {
-        Draft::Text { text } => MessageContent::Text { body: text.clone() },
-        Draft::Attachment {
-            attachment,
-            url,
-            caption,
-            filename,
-        } => {
-            let media = Media {
-                media_id: MediaId::new(url.clone()),
-                mime_type: None,
-                caption: caption.clone(),
-                filename: filename.clone(),
-                sha256: None,
-            };
-            match attachment.as_str() {
-                "image" => MessageContent::Image(media),
-                "audio" => MessageContent::Audio(media),
-                "video" => MessageContent::Video(media),
-                _ => MessageContent::Document(media),
-            }
-        }
-        Draft::Template {
-            name,
-            language,
-            parameters,
-        } => {
-            let category: Option<String> = connection
-                .query_row(
-                    "SELECT category FROM templates WHERE channel_id = ?1 AND name = ?2 AND language = ?3",
-                    params![channel, name, language],
-                    |row| row.get(0),
-                )
-                .optional()
-                .ok()
-                .flatten();
-            MessageContent::Template(TemplateMessage {
-                name: name.clone(),
-                language: language.clone(),
-                category: match category.as_deref() {
-                    Some("MARKETING") => TemplateCategory::Marketing,
-                    Some("AUTHENTICATION") => TemplateCategory::Authentication,
-                    _ => TemplateCategory::Utility,
-                },
-                body_parameters: parameters.clone(),
-            })
-        }
-    }
+/// The content the conversation shows for a draft until the relay's event replaces it:
+/// the contract's (`Draft::to_content`, as the relay logs it), with the template's
+/// category from the cached templates.
+fn content_of(connection: &Connection, channel: &str, key: &str, draft: &Draft) -> MessageContent {
+    let category: Option<String> = match draft {
+        Draft::Template { name, language, .. } => connection
+            .query_row(
+                "SELECT category FROM templates WHERE channel_id = ?1 AND name = ?2 AND language = ?3",
+                params![channel, name, language],
+                |row| row.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten(),
+        Draft::Text { .. } | Draft::Attachment { .. } => None,
+    };
+    draft.to_content(
+        &IdempotencyKey::new(key),
+        template_category(category.as_deref().unwrap_or_default()),
+    )
 }
 
 fn is_empty(draft: &Draft) -> bool {
@@ -162,7 +133,7 @@ fn insert_queued(
         )
         .optional()?
         .ok_or_else(|| OutboxError::UnknownConversation(conversation.to_owned()))?;
-    let content = content_of(tx, &channel, draft);
+    let content = content_of(tx, &channel, key, draft);
     let sender = Sender::Agent {
         agent: AgentId::new(me),
     };

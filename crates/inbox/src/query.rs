@@ -601,6 +601,20 @@ pub fn unread_total(connection: &Connection) -> Result<u64, CacheError> {
     )? as u64)
 }
 
+/// Who a conversation is assigned to and its contact's name, for deciding whether a new
+/// message or an escalation is worth a notification.
+pub fn assignee_and_contact(
+    connection: &Connection,
+    conversation: &str,
+) -> Result<(Option<String>, Option<String>), CacheError> {
+    Ok(connection.query_row(
+        "SELECT c.assignee, ct.name FROM conversations c
+         JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?1",
+        [conversation],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?)
+}
+
 /// Marks a conversation read on this desktop.
 pub fn mark_read(connection: &Connection, conversation: &str) -> Result<(), CacheError> {
     connection

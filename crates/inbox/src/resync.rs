@@ -6,8 +6,8 @@
 //! read from the relay again at every connection) and replies not yet sent, and drops
 //! everything else in one transaction, with the cursor back to 0.
 
-use crate::apply::media_id;
 use crate::cache::{Cache, CacheError};
+use crate::content::media_id;
 use crate::outbox::{self, OutboxError};
 use ventana_protocol::event::MessageContent;
 
@@ -73,9 +73,9 @@ mod tests {
     use super::*;
     use crate::apply::{LogEntry, apply_batch, cursor};
     use crate::cache::CacheKey;
-    use crate::client::Draft;
     use chrono::Utc;
     use serde_json::json;
+    use ventana_protocol::api::Draft;
 
     fn entry(seq: u64, value: serde_json::Value) -> LogEntry {
         LogEntry {

@@ -11,15 +11,21 @@
 //! session ended, do not reconnect) and `resync` (4009: its log is behind this cache, which
 //! starts over from 0).
 
-use crate::apply::{ApplyError, LogEntry};
-use crate::engine::{Account, Update};
-use crate::session::{SessionError, SignedOut};
+use crate::apply::{Applied, ApplyError, LogEntry};
+use crate::cache::CacheError;
+use crate::error::EngineError;
+use crate::session::{Session, SessionError, SignedOut};
 use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use ventana_protocol::api::{
+    CLOSE_RESYNC, CLOSE_SIGNED_OUT, CLOSE_TOKEN_EXPIRED, ChannelView, TemplateInfo,
+};
 
 /// The most entries applied in one transaction, by default.
 pub const MAX_BATCH: usize = 5_000;
@@ -47,32 +53,43 @@ pub enum SyncState {
     Stopped,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Frame {
-    Event {
-        seq: u64,
-        event: serde_json::Value,
-    },
-    Live {
-        head: u64,
-    },
-    Heartbeat {},
-    Error {
-        code: String,
-        message: String,
-    },
-    SignedOut {
-        reason: String,
-        #[serde(default)]
-        message: String,
-        #[serde(default)]
-        wipe_cache: bool,
-    },
-    Resync {
-        after: u64,
-        head: u64,
-    },
+/// A frame as this build reads it: the contract's, with its event left as JSON until the
+/// frame is known to be one, so an event this build cannot read is told apart from a
+/// frame type it may ignore.
+type Frame = ventana_protocol::api::Frame<serde_json::Value>;
+
+/// What following the log needs of the account it follows. The engine's account
+/// implements it; this module names nothing of the engine's, so the two do not import
+/// each other.
+pub(crate) trait Follower: Send + Sync + 'static {
+    fn id(&self) -> String;
+    fn session(&self) -> &Session;
+    fn set_sync(&self, state: SyncState);
+    /// The last applied sequence, stored with the events (invariant 5).
+    fn cursor(&self) -> Result<u64, CacheError>;
+    /// Applies a batch with its cursor in one transaction, then what follows from it.
+    fn apply(&self, entries: &[LogEntry], live: bool) -> Result<Applied, ApplyError>;
+    /// The relay's channels and templates as they are now: cached, and the UI told.
+    fn channels_fetched(
+        &self,
+        channels: &[ChannelView],
+        templates: &[(String, Vec<TemplateInfo>)],
+    ) -> Result<(), CacheError>;
+    /// The relay ended the session: stop and tell the agent why.
+    fn end_session(&self, why: SignedOut) -> impl Future<Output = ()> + Send;
+    /// The relay wants a new password first; sync stops until one is chosen.
+    fn password_change_required(&self);
+    /// The relay's log is behind the cache: start the cache over.
+    fn resync(&self, after: u64, head: u64) -> Result<(), EngineError>;
+    /// The replay is live: parked replies may go again.
+    fn unpark(&self);
+    /// The cache followed the log just now.
+    fn synced(&self);
+    fn wake_outbox(&self);
+    /// The most entries applied in one transaction.
+    fn batch_limit(&self) -> usize;
+    /// Notified when the agent asks to reconnect now (no waiting out the backoff).
+    fn reconnect_requested(&self) -> &Notify;
 }
 
 /// Why a connection ended.
@@ -91,11 +108,6 @@ enum Ended {
     },
     PasswordChange,
 }
-
-/// Close codes the relay ends a stream with on purpose (docs/stream.md).
-const CLOSE_TOKEN_EXPIRED: u16 = 4001;
-const CLOSE_SIGNED_OUT: u16 = 4003;
-const CLOSE_RESYNC: u16 = 4009;
 
 /// A quiet reconnection (a refreshed token) sooner than this after the last one is not
 /// quiet any more: something is wrong, and backing off is safer than a tight loop.
@@ -121,7 +133,7 @@ fn ending(frame: &Frame) -> Option<Ended> {
             after: *after,
             head: *head,
         }),
-        Frame::Event { .. } | Frame::Live { .. } | Frame::Heartbeat {} => None,
+        Frame::Event { .. } | Frame::Live { .. } | Frame::Heartbeat { .. } => None,
     }
 }
 
@@ -135,7 +147,10 @@ fn closed_by(code: Option<u16>) -> Ended {
 }
 
 /// Runs until `stop` turns true.
-pub(crate) async fn run(account: Arc<Account>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run<A: Follower>(
+    account: Arc<A>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut failures: u32 = 0;
     // Set after a refreshed token: the agent keeps seeing the state they saw.
     let mut quiet = false;
@@ -168,11 +183,8 @@ pub(crate) async fn run(account: Arc<Account>, mut stop: tokio::sync::watch::Rec
             }
             Ended::PasswordChange => {
                 account.set_sync(SyncState::PasswordChangeRequired);
-                account.password_change_required();
                 // A new password starts sync again (a new task).
-                account
-                    .sync_running
-                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                account.password_change_required();
                 return;
             }
             Ended::Refresh => {
@@ -205,7 +217,7 @@ pub(crate) async fn run(account: Arc<Account>, mut stop: tokio::sync::watch::Rec
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = account.reconnect_now.notified() => { failures = 0; }
+                    _ = account.reconnect_requested().notified() => { failures = 0; }
                     _ = stop.changed() => break,
                 }
             }
@@ -228,7 +240,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
     ceiling.mul_f64(0.5 + jitter / 2.0)
 }
 
-async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
+async fn connection<A: Follower>(account: &Arc<A>, failures: &mut u32) -> Ended {
     let session = account.session();
     // Channels and templates first: the window rules need each channel's kind.
     if let Err(ended) = refresh_channels(account).await {
@@ -291,7 +303,7 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
                 Ok(next) => next,
                 Err(_) => return Ended::Retry("the relay went silent".into()),
             }
-        } else if batch.len() >= account.sync_batch {
+        } else if batch.len() >= account.batch_limit() {
             None
         } else {
             // `None` here means nothing is waiting right now.
@@ -349,7 +361,7 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
                 account.synced();
                 account.wake_outbox();
             }
-            Ok(Frame::Heartbeat {}) => {
+            Ok(Frame::Heartbeat { .. }) => {
                 if live {
                     account.synced();
                 }
@@ -367,8 +379,8 @@ async fn connection(account: &Arc<Account>, failures: &mut u32) -> Ended {
 }
 
 /// Applies the batch (one transaction with its cursor), then tells the UI.
-async fn flush(
-    account: &Arc<Account>,
+async fn flush<A: Follower>(
+    account: &Arc<A>,
     batch: &mut Vec<LogEntry>,
     live: bool,
     head: u64,
@@ -405,7 +417,7 @@ async fn flush(
     }
 }
 
-async fn refresh_channels(account: &Arc<Account>) -> Result<(), Ended> {
+async fn refresh_channels<A: Follower>(account: &Arc<A>) -> Result<(), Ended> {
     let session = account.session();
     let channels = session
         .with_access(|token| async move { session.client().channels(&token).await })
@@ -428,12 +440,8 @@ async fn refresh_channels(account: &Arc<Account>) -> Result<(), Ended> {
         }
     }
     account
-        .store_channels(&channels, &templates)
-        .map_err(|e| Ended::Retry(format!("the cache could not be written: {e}")))?;
-    account.notify(Update::Channels {
-        account: account.id().to_owned(),
-    });
-    Ok(())
+        .channels_fetched(&channels, &templates)
+        .map_err(|e| Ended::Retry(format!("the cache could not be written: {e}")))
 }
 
 fn ended_by(error: SessionError) -> Ended {

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use ventana_inbox::client::Draft;
 use ventana_inbox::query::InboxFilter;
 use ventana_inbox::secrets::{SecretKind, SecretStore};
 use ventana_inbox::sync::SyncState;
 use ventana_inbox::{Engine, NoticeKind};
+use ventana_protocol::api::Draft;
 
 const ROSA: &str = "7000000000000021";
 const LUIS: &str = "7000000000000022";

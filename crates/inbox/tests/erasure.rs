@@ -126,7 +126,7 @@ async fn an_erased_contact_leaves_no_trace_in_the_cache_and_no_secret_is_in_a_fi
         .erase_contact(&id, &rosa_row.contact_id)
         .await
         .unwrap();
-    assert!(receipt.to_string().contains("receipt"), "{receipt}");
+    assert!(!receipt.receipt.is_empty(), "{receipt:?}");
     eventually(30, "the erasure to reach the cache", || {
         engine
             .inbox(None, &InboxFilter::default(), None, 10)

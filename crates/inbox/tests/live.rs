@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ventana_inbox::notify::NoticeKind;
 use ventana_inbox::query::InboxFilter;
 use ventana_inbox::sync::SyncState;
+use ventana_protocol::api::WorkflowChange;
 
 fn live(engine: &ventana_inbox::Engine, id: &str) -> bool {
     matches!(engine.sync_state(id), Ok(SyncState::Live { .. }))
@@ -83,7 +84,14 @@ async fn escalations_and_assigned_messages_notify_while_live_but_not_from_an_old
 
     // Assigned to me: each new customer message rings.
     engine
-        .update_conversation(&id, &conversation.id, &json!({"assignee": "me"}))
+        .update_conversation(
+            &id,
+            &conversation.id,
+            &WorkflowChange {
+                assignee: Some("me".into()),
+                ..WorkflowChange::default()
+            },
+        )
         .await
         .unwrap();
     eventually(30, "the assignment to arrive", || {

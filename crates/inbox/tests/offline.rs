@@ -7,10 +7,10 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use std::sync::Arc;
-use ventana_inbox::client::Draft;
 use ventana_inbox::query::InboxFilter;
 use ventana_inbox::secrets::SecretStore;
 use ventana_inbox::sync::SyncState;
+use ventana_protocol::api::Draft;
 
 fn is_live(engine: &ventana_inbox::Engine, account: &str) -> bool {
     matches!(engine.sync_state(account), Ok(SyncState::Live { .. }))

@@ -5,6 +5,7 @@
 //! current time in (ARCHITECTURE.md, invariant 3). It knows nothing of Meta's wire
 //! formats either; the relay translates Meta's payloads into these types.
 
+pub mod api;
 pub mod channel;
 pub mod event;
 pub mod ids;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What an admin can tune on a channel, besides its name, token and HUMAN_AGENT approval.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct ChannelSettings {
     pub escalation: EscalationRules,
@@ -18,7 +18,7 @@ pub struct ChannelSettings {
 }
 
 /// When a conversation is handed to a human.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct EscalationRules {
     /// Words (or phrases) that, anywhere in a customer's message, ask for a person.
@@ -48,7 +48,7 @@ impl Default for EscalationRules {
 /// The keywords that opt a contact out of (or back into) marketing messages. A message
 /// counts only when it is the keyword alone (ignoring case, accents, spaces and final
 /// punctuation), so "please don't stop" opts nobody out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct OptOutKeywords {
     pub stop: Vec<String>,
@@ -65,7 +65,7 @@ impl Default for OptOutKeywords {
 }
 
 /// Opening hours in the team's own time zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct BusinessHours {
     /// An IANA zone, e.g. `America/Mexico_City`.
     pub timezone: String,
@@ -74,14 +74,16 @@ pub struct BusinessHours {
 }
 
 /// One weekday's opening span, `open` < `close`, as `HH:MM` local time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct DayHours {
     pub day: Weekday,
     pub open: String,
     pub close: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Weekday {
     Mon,

@@ -15,27 +15,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use ventana_protocol::ChannelKind;
+use ventana_protocol::api::{ChannelPatch, ChannelView, TemplateInfo};
 use ventana_protocol::ids::{ChannelId, TenantId};
-use ventana_protocol::{ChannelKind, ChannelSettings};
-
-/// A channel as the API shows it (never its token).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ChannelView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub kind: ChannelKind,
-    /// Page id, Instagram account id, or WhatsApp phone number id.
-    pub external_id: String,
-    pub display_name: String,
-    pub human_agent_approved: bool,
-    /// Whether an access token is set.
-    pub has_token: bool,
-    /// Set when Meta rejected the token: an admin must set a new one.
-    pub needs_reconnection: Option<String>,
-    pub waba_id: Option<String>,
-    #[schema(value_type = Object)]
-    pub settings: ChannelSettings,
-}
 
 impl From<&Channel> for ChannelView {
     fn from(channel: &Channel) -> Self {
@@ -51,22 +33,6 @@ impl From<&Channel> for ChannelView {
             settings: (*channel.settings).clone(),
         }
     }
-}
-
-/// A change to a channel; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelPatch {
-    pub display_name: Option<String>,
-    /// Write-only. Setting it also clears "needs re-connection".
-    pub access_token: Option<String>,
-    pub human_agent_approved: Option<bool>,
-    /// The WhatsApp Business Account id (for templates).
-    pub waba_id: Option<String>,
-    /// The complete new settings (escalation rules, business hours, opt-out keywords,
-    /// retention).
-    #[schema(value_type = Option<Object>)]
-    pub settings: Option<ChannelSettings>,
 }
 
 async fn find(state: &Arc<AppState>, tenant: &TenantId, id: &str) -> Result<Channel, ApiError> {
@@ -219,18 +185,13 @@ pub async fn change(
     Ok(Json(ChannelView::from(&updated)))
 }
 
-/// An approved template, ready for the composer's picker.
+/// An approved template, ready for the composer's picker: the contract's
+/// [`TemplateInfo`], and Meta's components as they are for API callers other than the
+/// desktop (a bot), which the desktop ignores.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateView {
-    pub name: String,
-    pub language: String,
-    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
-    pub category: String,
-    /// How many body parameters (`{{1}}`, `{{2}}`…) it takes.
-    pub parameters: usize,
-    /// The body's text with its `{{n}}` placeholders: what the desktop shows, so it never
-    /// needs to read Meta's component format (ARCHITECTURE.md, invariant 1).
-    pub body: String,
+    #[serde(flatten)]
+    pub info: TemplateInfo,
     #[schema(value_type = Object)]
     pub components: serde_json::Value,
 }
@@ -256,11 +217,13 @@ fn approved(templates: Vec<Template>) -> Vec<TemplateView> {
         .into_iter()
         .filter(|t| t.status == "APPROVED")
         .map(|t| TemplateView {
-            parameters: body_parameter_count(&t.components),
-            body: body_text(&t.components),
-            name: t.name,
-            language: t.language,
-            category: t.category,
+            info: TemplateInfo {
+                parameters: body_parameter_count(&t.components),
+                body: body_text(&t.components),
+                name: t.name,
+                language: t.language,
+                category: t.category,
+            },
             components: t.components,
         })
         .collect()

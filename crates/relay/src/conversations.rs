@@ -4,7 +4,7 @@
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::replies::{self, Draft, Replier, ReplyView};
+use crate::replies::{self, Replier};
 use crate::state::AppState;
 use crate::store::{ConversationState, NewEvent};
 use axum::Json;
@@ -12,9 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use ventana_protocol::EventBody;
+use ventana_protocol::api::{Draft, NoteRequest, Recorded, ReplyView, WorkflowChange};
 use ventana_protocol::event::{Assignee, ConversationStatus, EscalationReason, Sender};
 use ventana_protocol::ids::{AgentId, ConversationId, EventId, IdempotencyKey, NoteId};
 use ventana_protocol::window::{ReplyMode, SenderKind, TemplateAccess};
@@ -257,25 +257,6 @@ pub async fn window(
     }))
 }
 
-/// A workflow change; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WorkflowChange {
-    /// `open`, `pending`, `snoozed` (needs `snoozed_until`) or `resolved`.
-    pub status: Option<String>,
-    pub snoozed_until: Option<DateTime<Utc>>,
-    /// An agent id of the tenant, `me`, or `nobody`.
-    pub assignee: Option<String>,
-    /// The complete new set of labels.
-    pub labels: Option<BTreeSet<String>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Recorded {
-    /// The sequence numbers of the events it produced.
-    pub seq: Vec<u64>,
-}
-
 /// Changes status, assignee or labels.
 #[utoipa::path(
     patch, path = "/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])),
@@ -360,12 +341,6 @@ pub async fn update(
     )
     .await?;
     Ok(Json(Recorded { seq }))
-}
-
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoteRequest {
-    pub text: String,
 }
 
 /// Adds a private note (never sent to the customer).

@@ -10,7 +10,7 @@ use crate::credentials::open_app_secret;
 use crate::deletion::{self, ErasedOn, Outcome};
 use crate::error::{ApiError, ErrorBody, blocking};
 use crate::state::AppState;
-use crate::store::{AuditRecord, ErasureReceipt, Role};
+use crate::store::{AuditRecord, Role};
 use axum::Json;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,6 +18,7 @@ use axum::response::Html;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use ventana_protocol::api::{ERASE_WORD, EraseRequest, ErasureReceipt};
 use ventana_protocol::ids::{ContactId, ReceiptId, TenantId};
 
 /// Erases one contact and makes sure no file keeps the erased bytes.
@@ -45,13 +46,6 @@ pub async fn erase_contact(
     .await?;
     tracing::info!(receipt = %erased.receipt, events = erased.events_redacted, "contact erased");
     Ok(erased)
-}
-
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EraseRequest {
-    /// The word `ERASE`, typed by the person asking: erasure cannot be undone.
-    pub confirm: String,
 }
 
 /// Erases everything about a contact: messages, media references, notes, profile.
@@ -85,11 +79,11 @@ pub async fn erase(
             ));
         }
     }
-    if request.confirm != "ERASE" {
+    if !request.is_confirmed() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "confirmation_required",
-            "erasure cannot be undone: send {\"confirm\": \"ERASE\"}",
+            format!("erasure cannot be undone: send {{\"confirm\": \"{ERASE_WORD}\"}}"),
         ));
     }
     let erased = erase_contact(

@@ -5,17 +5,18 @@
 //! reading of Meta's answers and error bodies.
 //!
 //! Attachments are fetched by a second client that goes only to public addresses
-//! ([`fetchable`], [`PublicOnly`]): media URLs come from webhooks and from agents' replies,
-//! and must not make the relay read its own network. The configured Graph hosts are
-//! exempt, so a test can point the relay at metasim on 127.0.0.1.
+//! (`public_address.rs`): media URLs come from webhooks and from agents' replies, and must
+//! not make the relay read its own network.
 
+use crate::public_address::{self, NotPublic, fetchable};
 use crate::store::Template;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use ventana_protocol::ChannelKind;
+pub use ventana_protocol::api::AttachmentKind;
+use ventana_protocol::api::Draft;
 use ventana_protocol::window::SendAs;
 
 /// Where the Graph API lives and which version to call.
@@ -46,52 +47,23 @@ impl Default for GraphConfig {
     }
 }
 
-/// What a reply carries, as Meta needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    Text(String),
-    /// `kind` is `image`, `audio`, `video` or `document` (Messenger calls the last `file`).
-    Attachment {
-        kind: AttachmentKind,
-        url: String,
-        caption: Option<String>,
-        filename: Option<String>,
-    },
-    Template {
-        name: String,
-        language: String,
-        body_parameters: Vec<String>,
-    },
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum AttachmentKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-}
-
-impl AttachmentKind {
-    fn whatsapp_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Document => "document",
-        }
+/// How Meta names an attachment's kind on WhatsApp.
+fn whatsapp_type(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Document => "document",
     }
+}
 
-    fn messenger_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Document => "file",
-        }
+/// How Meta names an attachment's kind on Messenger and Instagram.
+fn messenger_type(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Document => "file",
     }
 }
 
@@ -103,7 +75,8 @@ pub struct Outgoing {
     pub channel_external_id: String,
     /// PSID, IGSID or WhatsApp number (`wa_id`, digits).
     pub recipient: String,
-    pub payload: Payload,
+    /// What it carries: the draft as the agent asked for it.
+    pub payload: Draft,
     pub send_as: SendAs,
     /// Echoed back by Meta (Messenger `metadata`, WhatsApp `biz_opaque_callback_data`),
     /// so an echo or a status can be matched to the reply that caused it.
@@ -120,12 +93,16 @@ pub fn send_body(outgoing: &Outgoing) -> Value {
 
 fn messaging_body(outgoing: &Outgoing) -> Value {
     let message = match &outgoing.payload {
-        Payload::Text(text) => json!({ "text": text }),
-        Payload::Attachment { kind, url, .. } => json!({
-            "attachment": { "type": kind.messenger_type(), "payload": { "url": url, "is_reusable": false } }
+        Draft::Text { text } => json!({ "text": text }),
+        Draft::Attachment {
+            attachment: kind,
+            url,
+            ..
+        } => json!({
+            "attachment": { "type": messenger_type(*kind), "payload": { "url": url, "is_reusable": false } }
         }),
         // Refused before this point: templates exist only on WhatsApp.
-        Payload::Template { name, .. } => json!({ "text": name }),
+        Draft::Template { name, .. } => json!({ "text": name }),
     };
     let mut body = json!({
         "recipient": { "id": outgoing.recipient },
@@ -160,17 +137,17 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
         "biz_opaque_callback_data": outgoing.correlation,
     });
     match &outgoing.payload {
-        Payload::Text(text) => {
+        Draft::Text { text } => {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
         }
-        Payload::Attachment {
-            kind,
+        Draft::Attachment {
+            attachment: kind,
             url,
             caption,
             filename,
         } => {
-            let kind_name = kind.whatsapp_type();
+            let kind_name = whatsapp_type(*kind);
             let mut media = json!({ "link": url });
             if let Some(caption) = caption.as_ref().filter(|_| *kind != AttachmentKind::Audio) {
                 media["caption"] = json!(caption);
@@ -181,10 +158,10 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
             body["type"] = json!(kind_name);
             body[kind_name] = media;
         }
-        Payload::Template {
+        Draft::Template {
             name,
             language,
-            body_parameters,
+            parameters: body_parameters,
         } => {
             let mut template = json!({
                 "name": name,
@@ -271,23 +248,7 @@ impl Graph {
                 Some((host, url.port_or_known_default()))
             })
             .collect();
-        let redirects = exempt.clone();
-        let media_http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(Duration::from_secs(30))
-            .dns_resolver(PublicOnly {
-                exempt_hosts: exempt.iter().map(|(host, _)| host.clone()).collect(),
-            })
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 5 {
-                    attempt.error("more than 5 redirects")
-                } else if let Err(refusal) = fetchable(attempt.url(), &redirects) {
-                    attempt.error(refusal)
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .build()?;
+        let media_http = public_address::client(&exempt)?;
         Ok(Self {
             http,
             media_http,
@@ -615,98 +576,6 @@ impl Download {
     }
 }
 
-/// Whether the relay fetches attachments from `url`: http(s) only, and an IP address in
-/// it must be public unless it is one of the configured Graph bases (`exempt`). Host
-/// names are checked when they are resolved ([`PublicOnly`]).
-pub fn fetchable(url: &reqwest::Url, exempt: &[(String, Option<u16>)]) -> Result<(), String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("the attachment's address is not an http(s) URL".into());
-    }
-    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
-        return Err("the attachment's URL has no host".into());
-    };
-    // The URL parser writes every IP address in its canonical form, IPv6 in brackets.
-    let Ok(ip) = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    else {
-        return Ok(());
-    };
-    let port = url.port_or_known_default();
-    if is_public(ip) || exempt.iter().any(|(h, p)| *h == host && *p == port) {
-        Ok(())
-    } else {
-        Err("the attachment's address is not a public one".into())
-    }
-}
-
-/// Not loopback, private, link-local, shared (CGNAT), documentation, benchmarking,
-/// multicast, reserved or unspecified; IPv4 inside IPv6 is judged as IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
-    fn public_v4(ip: Ipv4Addr) -> bool {
-        let [a, b, c, _] = ip.octets();
-        !(ip.is_private()
-            || ip.is_loopback()
-            || ip.is_link_local()
-            || ip.is_broadcast()
-            || ip.is_documentation()
-            || ip.is_unspecified()
-            || ip.is_multicast()
-            || a == 0
-            || a >= 240
-            || (a == 100 && (b & 0xc0) == 64)
-            || (a == 198 && (b & 0xfe) == 18)
-            || (a == 192 && b == 0 && c == 0))
-    }
-    match ip {
-        IpAddr::V4(v4) => public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return public_v4(v4);
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                // NAT64 and the deprecated IPv4-compatible form reach IPv4 hosts.
-                || (s[0] == 0x0064 && s[1] == 0xff9b)
-                || s[..6] == [0; 6])
-        }
-    }
-}
-
-/// A host name that resolves to no public address.
-#[derive(Debug, thiserror::Error)]
-#[error("the attachment's host {0} has no public address")]
-struct NotPublic(String);
-
-/// A resolver that keeps only public addresses (except for the configured Graph hosts),
-/// so no name, even one re-pointed between two lookups, leads into the relay's network.
-#[derive(Debug)]
-struct PublicOnly {
-    exempt_hosts: Vec<String>,
-}
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_ascii_lowercase();
-        let exempt = self.exempt_hosts.contains(&host);
-        Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let kept: Vec<SocketAddr> = found.filter(|a| exempt || is_public(a.ip())).collect();
-            if kept.is_empty() {
-                return Err(Box::new(NotPublic(host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 fn transport_error(error: reqwest::Error) -> GraphError {
     if error.is_connect() {
         GraphError::Unreachable(error.to_string())
@@ -753,7 +622,7 @@ async fn read_json(response: reqwest::Response) -> Result<Value, GraphError> {
 mod tests {
     use super::*;
 
-    fn outgoing(kind: ChannelKind, payload: Payload, send_as: SendAs) -> Outgoing {
+    fn outgoing(kind: ChannelKind, payload: Draft, send_as: SendAs) -> Outgoing {
         Outgoing {
             kind,
             channel_external_id: "111".into(),
@@ -768,7 +637,9 @@ mod tests {
     fn messenger_replies_are_responses_or_tagged() {
         let standard = send_body(&outgoing(
             ChannelKind::Messenger,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::Standard,
         ));
         assert_eq!(standard["messaging_type"], "RESPONSE");
@@ -777,14 +648,16 @@ mod tests {
         assert_eq!(standard["message"]["text"], "hola");
         let tagged = send_body(&outgoing(
             ChannelKind::Messenger,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::HumanAgentTag,
         ));
         assert_eq!(tagged["messaging_type"], "MESSAGE_TAG");
         assert_eq!(tagged["tag"], "HUMAN_AGENT");
         let instagram = send_body(&outgoing(
             ChannelKind::Instagram,
-            Payload::Text("hi".into()),
+            Draft::Text { text: "hi".into() },
             SendAs::HumanAgentTag,
         ));
         assert_eq!(instagram["tag"], "HUMAN_AGENT");
@@ -795,7 +668,9 @@ mod tests {
     fn whatsapp_bodies_match_the_fixtures_shape() {
         let text = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Text("hola".into()),
+            Draft::Text {
+                text: "hola".into(),
+            },
             SendAs::Standard,
         ));
         assert_eq!(text["to"], "+15551234567");
@@ -804,10 +679,10 @@ mod tests {
         assert_eq!(text["biz_opaque_callback_data"], "ventana:k1");
         let template = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Template {
+            Draft::Template {
                 name: "order_update".into(),
                 language: "es".into(),
-                body_parameters: vec!["Ana".into(), "#42".into()],
+                parameters: vec!["Ana".into(), "#42".into()],
             },
             SendAs::Template,
         ));
@@ -834,8 +709,8 @@ mod tests {
         }
         let document = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Payload::Attachment {
-                kind: AttachmentKind::Document,
+            Draft::Attachment {
+                attachment: AttachmentKind::Document,
                 url: "https://example.com/a.pdf".into(),
                 caption: Some("invoice".into()),
                 filename: Some("a.pdf".into()),
@@ -844,52 +719,6 @@ mod tests {
         ));
         assert_eq!(document["document"]["link"], "https://example.com/a.pdf");
         assert_eq!(document["document"]["filename"], "a.pdf");
-    }
-
-    #[test]
-    fn only_public_addresses_are_fetched_from() {
-        for public in [
-            "157.240.22.35",
-            "8.8.8.8",
-            "2a03:2880:f12f:83:face:b00c:0:25de",
-        ] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "198.18.0.1",
-            "::1",
-            "::",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "::7f00:1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        let exempt = [("127.0.0.1".to_owned(), Some(4000))];
-        let check = |url: &str| fetchable(&reqwest::Url::parse(url).unwrap(), &exempt);
-        assert!(check("https://scontent.xx.fbcdn.net/v/t1/a.jpg?oe=1").is_ok());
-        assert!(check("http://157.240.22.35/a.jpg").is_ok());
-        assert!(check("http://127.0.0.1:4000/media-download/1").is_ok());
-        for refused in [
-            "http://127.0.0.1:4001/",
-            "http://169.254.169.254/latest/meta-data/",
-            "http://2130706433/",
-            "http://[::1]:4000/",
-            "ftp://files.example.com/a.jpg",
-            "file:///etc/passwd",
-        ] {
-            assert!(check(refused).is_err(), "{refused}");
-        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod media;
 pub mod media_gate;
 pub mod meta_error;
 pub mod openapi;
+pub mod public_address;
 pub mod replies;
 pub mod retention;
 pub mod revocation;

@@ -17,7 +17,7 @@
 
 use crate::credentials::{channel_credentials, token_rejected};
 use crate::error::{ApiError, blocking};
-use crate::graph::{AttachmentKind, Credentials, GraphError, Outgoing, Payload};
+use crate::graph::{Credentials, GraphError, Outgoing};
 use crate::meta_error::failure_from_meta;
 use crate::state::{AppState, ReplySettings};
 use crate::store::{
@@ -27,42 +27,19 @@ use crate::store::{
 use crate::templates::body_parameter_count;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+use ventana_protocol::api::{Draft, ReplyView, template_category};
 use ventana_protocol::event::{
-    DeliveryStatus, EscalationReason, Media, MessageContent, OutboundMessage, SendFailure, Sender,
-    SentAs, StatusTarget, TemplateCategory, TemplateMessage,
+    DeliveryStatus, EscalationReason, MessageContent, OutboundMessage, SendFailure, Sender, SentAs,
+    StatusTarget, TemplateCategory,
 };
-use ventana_protocol::ids::{EventId, IdempotencyKey, MediaId, MessageId};
+use ventana_protocol::ids::{EventId, IdempotencyKey, MessageId};
 use ventana_protocol::window::{
     ClosedReason, ProposedReply, Refusal, ReplyContext, ReplyWindow, SendAs, SenderKind,
 };
 use ventana_protocol::{ChannelKind, EventBody, reply_window};
-
-/// A reply as an agent or bot asks for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Draft {
-    Text {
-        text: String,
-    },
-    /// A file Meta fetches from `url` (https).
-    Attachment {
-        attachment: AttachmentKind,
-        url: String,
-        caption: Option<String>,
-        filename: Option<String>,
-    },
-    /// An approved WhatsApp template, with its body parameters in order.
-    Template {
-        name: String,
-        language: String,
-        #[serde(default)]
-        parameters: Vec<String>,
-    },
-}
 
 /// Who is replying.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,23 +56,6 @@ impl Replier {
             Sender::Bot | Sender::ExternalApp { .. } => SenderKind::Automated,
         }
     }
-}
-
-/// A reply's state, as the API answers it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReplyView {
-    pub idempotency_key: String,
-    pub conversation: String,
-    pub state: ReplyState,
-    /// `standard`, `human_agent_tag` or `template`, once decided.
-    #[schema(value_type = Option<String>)]
-    pub sent_as: Option<SentAs>,
-    /// Meta's id, once sent.
-    pub message_id: Option<String>,
-    /// Why it failed, in words, with Meta's code.
-    #[schema(value_type = Option<Object>)]
-    pub failure: Option<SendFailure>,
-    pub attempts: u32,
 }
 
 impl From<&ReplyRecord> for ReplyView {
@@ -133,17 +93,9 @@ fn check_text(kind: ChannelKind, text: &str) -> Result<(), String> {
     }
 }
 
-fn category(template: &Template) -> TemplateCategory {
-    match template.category.as_str() {
-        "MARKETING" => TemplateCategory::Marketing,
-        "AUTHENTICATION" => TemplateCategory::Authentication,
-        _ => TemplateCategory::Utility,
-    }
-}
-
 /// A draft checked against the channel: what to send, and what the log will show.
 struct Checked {
-    payload: Payload,
+    payload: Draft,
     content: MessageContent,
     proposed: ProposedReply,
     media: Vec<MediaRecord>,
@@ -160,22 +112,19 @@ fn check_draft(
     key: &IdempotencyKey,
 ) -> Result<Checked, ApiError> {
     let kind = conversation.channel.kind;
-    match draft {
+    // What the agent proposes (for the window policy), the template's category and the
+    // attachment's record: the content the log shows is the contract's
+    // (`Draft::to_content`), the same the desktop's outbox shows before the log has it.
+    let (proposed, category, media) = match draft {
         Draft::Text { text } => {
             check_text(kind, text).map_err(invalid)?;
-            Ok(Checked {
-                payload: Payload::Text(text.clone()),
-                content: MessageContent::Text { body: text.clone() },
-                proposed: ProposedReply::FreeForm,
-                media: Vec::new(),
-            })
+            (
+                ProposedReply::FreeForm,
+                TemplateCategory::Utility,
+                Vec::new(),
+            )
         }
-        Draft::Attachment {
-            attachment,
-            url,
-            caption,
-            filename,
-        } => {
+        Draft::Attachment { url, caption, .. } => {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|_| invalid(format!("the attachment url {url:?} is not a URL")))?;
             if parsed.scheme() != "https" && parsed.scheme() != "http" {
@@ -184,35 +133,15 @@ fn check_draft(
             if let Some(caption) = caption {
                 check_text(kind, caption).map_err(|e| invalid(format!("caption: {e}")))?;
             }
-            let media_id = MediaId::new(format!("out:{key}"));
-            let media = Media {
-                media_id: media_id.clone(),
-                mime_type: None,
-                caption: caption.clone(),
-                filename: filename.clone(),
-                sha256: None,
-            };
-            let content = match attachment {
-                AttachmentKind::Image => MessageContent::Image(media),
-                AttachmentKind::Audio => MessageContent::Audio(media),
-                AttachmentKind::Video => MessageContent::Video(media),
-                AttachmentKind::Document => MessageContent::Document(media),
-            };
-            Ok(Checked {
-                payload: Payload::Attachment {
-                    kind: *attachment,
-                    url: url.clone(),
-                    caption: caption.clone(),
-                    filename: filename.clone(),
-                },
-                content,
-                proposed: ProposedReply::FreeForm,
-                media: vec![MediaRecord {
-                    id: media_id,
+            (
+                ProposedReply::FreeForm,
+                TemplateCategory::Utility,
+                vec![MediaRecord {
+                    id: Draft::media_id(key),
                     source_kind: "url",
                     source: url.clone(),
                 }],
-            })
+            )
         }
         Draft::Template {
             name,
@@ -250,24 +179,16 @@ fn check_draft(
             if parameters.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid("template parameters cannot be empty"));
             }
-            let category = category(template);
-            Ok(Checked {
-                payload: Payload::Template {
-                    name: name.clone(),
-                    language: language.clone(),
-                    body_parameters: parameters.clone(),
-                },
-                content: MessageContent::Template(TemplateMessage {
-                    name: name.clone(),
-                    language: language.clone(),
-                    category,
-                    body_parameters: parameters.clone(),
-                }),
-                proposed: ProposedReply::Template { category },
-                media: Vec::new(),
-            })
+            let category = template_category(&template.category);
+            (ProposedReply::Template { category }, category, Vec::new())
         }
-    }
+    };
+    Ok(Checked {
+        payload: draft.clone(),
+        content: draft.to_content(key, category),
+        proposed,
+        media,
+    })
 }
 
 /// "3 h", "2 d 4 h", "45 min".

@@ -17,10 +17,10 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::SinkExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::broadcast;
-use ventana_protocol::Event;
+use ventana_protocol::api::{CLOSE_RESYNC, CLOSE_SIGNED_OUT, CLOSE_TOKEN_EXPIRED, Frame};
 use ventana_protocol::ids::TenantId;
 
 /// How many log entries one catch-up read takes.
@@ -46,36 +46,6 @@ pub struct StreamQuery {
     #[serde(default)]
     pub after: u64,
 }
-
-/// A frame from the relay to a desktop.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Frame {
-    /// One log entry. Entries arrive in sequence order, each exactly once per connection.
-    Event { seq: u64, event: Box<Event> },
-    /// The replay has caught up with the log's head; what follows is live.
-    Live { head: u64 },
-    /// Sent when nothing else was for a while; `head` is the log's last sequence.
-    Heartbeat { head: u64 },
-    /// Sent before the relay closes the stream on purpose: `internal` (close code 1011),
-    /// `token_expired` (4001: refresh and resume).
-    Error { code: String, message: String },
-    /// The session ended (close code 4003): do not reconnect. `reason` is an
-    /// [`EndReason`] code; `wipe_cache` says the tenant wants this account's cache deleted.
-    SignedOut {
-        reason: String,
-        message: String,
-        wipe_cache: bool,
-    },
-    /// The client resumes after a sequence the log does not have (close code 4009): its
-    /// cache does not match this log, so it must replay from 0.
-    Resync { after: u64, head: u64 },
-}
-
-/// Websocket close codes (4000–4999 are the application's), documented in docs/stream.md.
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
-pub const CLOSE_SIGNED_OUT: u16 = 4003;
-pub const CLOSE_RESYNC: u16 = 4009;
 
 /// Upgrades to the websocket after authenticating, so a bad token is a plain 401.
 #[utoipa::path(

@@ -1,6 +1,7 @@
-//! The relay's modules import each other without a loop, and no HTTP handler imports
-//! another handler (issue 18): state, the auth extractors, credentials and templates are
-//! leaves, and only the top (`server.rs`, `routes.rs`, `openapi.rs`) names every handler.
+//! The relay's and the desktop engine's modules import each other without a loop, and no
+//! HTTP handler of the relay imports another handler (issue 18): state, the auth
+//! extractors, credentials and templates are leaves, and only the top (`server.rs`,
+//! `routes.rs`, `openapi.rs`) names every handler.
 //!
 //! The check reads the source, not the compiler's view: a module is a file under `src/`
 //! (`a.rs` or `a/mod.rs` is `a`, `a/b.rs` is `a/b`, `lib.rs` is the crate root), and a
@@ -10,9 +11,8 @@
 //! a facade re-exporting its parts (`store/mod.rs`) is how a module tree is built, and the
 //! parts reach the facade's shared types through `super::`.
 //!
-//! [`module_cycles`] takes any `src` dir, so it can be pointed at `crates/inbox/src` next;
-//! it runs on the relay only for now, because the inbox's `engine.rs` ↔ `sync.rs` loop
-//! (issue 18, item 4) is the next step and would fail it today.
+//! [`ModuleGraph`] takes any `src` dir; it lives here, once, and reads the inbox's
+//! (`crates/inbox/src`) as well as the relay's.
 
 // A test fails by panicking; the workspace lints against panics apply to product code.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -40,6 +40,23 @@ fn the_relays_modules_form_no_cycle() {
     assert!(
         cycles.is_empty(),
         "crates/relay/src has module cycles:\n{}",
+        cycles.join("\n")
+    );
+}
+
+#[test]
+fn the_inboxs_modules_form_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inbox/src");
+    let graph = ModuleGraph::read(&src);
+    assert!(
+        graph.modules.contains("engine") && graph.modules.contains("sync"),
+        "{} is not the inbox's source any more",
+        src.display()
+    );
+    let cycles = graph.cycles();
+    assert!(
+        cycles.is_empty(),
+        "crates/inbox/src has module cycles:\n{}",
         cycles.join("\n")
     );
 }

@@ -16,6 +16,9 @@ function channel(id: string, extra: Partial<ChannelInfo> = {}): ChannelInfo {
     display_name: `Page ${id}`,
     human_agent_approved: false,
     needs_reconnection: null,
+    external_id: 'p1',
+    has_token: true,
+    waba_id: null,
     settings: {
       escalation: { keywords: ['human'], customer_waiting_minutes: 30, window_closing_minutes: 120, on_failed_send: true },
       business_hours: null,

@@ -6,6 +6,16 @@
  */
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import type {
+  ChannelKind,
+  ChannelPatch,
+  ChannelView,
+  Draft,
+  ErasureReceipt,
+  Recorded,
+  TemplateInfo,
+  WorkflowChange,
+} from './contract';
 
 /** Result of the `app_info` command. */
 export interface AppInfo {
@@ -97,9 +107,39 @@ export function appInfo(): Promise<AppInfo> {
 }
 
 // ---------------------------------------------------------------------------
-// Engine types: the serde shapes of `crates/inbox` (snake_case fields).
+// The desktop API contract (`crates/protocol/src/api.rs`): generated into `contract.ts`
+// and re-exported here under the names the UI uses, so they cannot drift from Rust.
 
-export type ChannelKind = 'whatsapp' | 'instagram' | 'messenger';
+export type {
+  BusinessHours,
+  ChannelKind,
+  ChannelSettings,
+  DayHours,
+  Draft,
+  ErasureReceipt,
+  EscalationRules,
+  OptOutKeywords,
+  Recorded,
+  TemplateInfo,
+  Weekday,
+  WorkflowChange,
+} from './contract';
+
+/** A channel as `GET /v1/channels` lists it (the contract's `ChannelView`, never its token). */
+export type ChannelInfo = ChannelView;
+
+/**
+ * A change to a channel (the contract's `ChannelPatch`, unknown fields refused): absent
+ * fields stay as they are, `settings` replaces all of them at once, and `access_token` is
+ * write-only.
+ */
+export type ChannelChange = ChannelPatch;
+
+/** The channel as it is after a change. */
+export type ChannelUpdated = ChannelView;
+
+// ---------------------------------------------------------------------------
+// Engine types: the serde shapes of `crates/inbox` (snake_case fields).
 
 /** `SyncState` in `crates/inbox/src/sync.rs`. */
 export type SyncState =
@@ -273,99 +313,9 @@ export interface SearchRow {
   snippet: SnippetPart[];
 }
 
-export interface TemplateInfo {
-  name: string;
-  language: string;
-  category: string;
-  parameters: number;
-  body: string;
-}
-
-export type Draft =
-  | { kind: 'text'; text: string }
-  | { kind: 'template'; name: string; language: string; parameters: string[] };
-
 export interface Queued {
   key: string;
   rowid: number;
-}
-
-/** `WorkflowChange` in `crates/relay/src/conversations.rs`: absent fields stay as they are. */
-export interface WorkflowChange {
-  status?: 'open' | 'pending' | 'snoozed' | 'resolved';
-  snoozed_until?: string;
-  /** An agent id, `me` or `nobody`. */
-  assignee?: string;
-  labels?: string[];
-}
-
-/** `Weekday` in `crates/protocol/src/settings.rs` (lowercase). */
-export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
-
-/** One weekday's opening span as `HH:MM` local time, `open` before `close`. */
-export interface DayHours {
-  day: Weekday;
-  open: string;
-  close: string;
-}
-
-/** Opening hours in the team's IANA time zone; a day not listed is closed. */
-export interface BusinessHours {
-  timezone: string;
-  days: DayHours[];
-}
-
-export interface EscalationRules {
-  keywords: string[];
-  customer_waiting_minutes: number | null;
-  window_closing_minutes: number | null;
-  on_failed_send: boolean;
-}
-
-export interface OptOutKeywords {
-  stop: string[];
-  resume: string[];
-}
-
-/** The protocol's `ChannelSettings`; `null` business hours means always open. */
-export interface ChannelSettings {
-  escalation: EscalationRules;
-  business_hours: BusinessHours | null;
-  opt_out: OptOutKeywords;
-  /** `null` keeps messages until erased. */
-  retention_days: number | null;
-}
-
-/** `ChannelInfo` in `crates/inbox/src/client.rs`: a channel as `GET /v1/channels` lists it. */
-export interface ChannelInfo {
-  id: string;
-  kind: ChannelKind;
-  display_name: string;
-  human_agent_approved: boolean;
-  needs_reconnection: string | null;
-  settings: ChannelSettings;
-  /** Sent by the relay; kept only if the engine passes it on. */
-  has_token?: boolean;
-}
-
-/**
- * The relay's `ChannelPatch` (`crates/relay/src/channels.rs`, unknown fields refused):
- * absent fields stay as they are, `settings` replaces all of them at once, and
- * `access_token` is write-only.
- */
-export interface ChannelChange {
-  display_name?: string;
-  access_token?: string;
-  human_agent_approved?: boolean;
-  waba_id?: string;
-  settings?: ChannelSettings;
-}
-
-/** The relay's `ChannelView`: the channel as it is after a change (never its token). */
-export interface ChannelUpdated extends ChannelInfo {
-  external_id: string;
-  has_token: boolean;
-  waba_id: string | null;
 }
 
 /** `ContactConversation` in `crates/inbox/src/query.rs`. */
@@ -387,25 +337,6 @@ export interface ContactProfile {
   conversations: ContactConversation[];
   messages: number;
   attachments: number;
-}
-
-/** The relay's `ErasureReceipt` (`POST /v1/contacts/{id}/erase`); also in its audit log. */
-export interface ErasureReceipt {
-  receipt: string;
-  tenant: string;
-  contact: string;
-  channel_kind: string;
-  events_redacted: number;
-  media_removed: number;
-  replies_removed: number;
-  quarantined_removed: number;
-  /** The sequence number of the `contact_erased` event. */
-  seq: number;
-}
-
-/** The relay's `Recorded`: the sequence numbers of the events a change produced. */
-export interface Recorded {
-  seq: number[];
 }
 
 export interface Notice {

@@ -9,6 +9,9 @@ function channel(extra: Partial<ChannelInfo> = {}): ChannelInfo {
     display_name: 'Acme WA',
     human_agent_approved: false,
     needs_reconnection: null,
+    external_id: 'p1',
+    has_token: true,
+    waba_id: null,
     settings: {
       escalation: {
         keywords: ['human', 'agente'],

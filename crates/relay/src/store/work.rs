@@ -15,45 +15,8 @@ use ventana_protocol::ids::{
 };
 use ventana_protocol::{ChannelKind, ChannelSettings, EventBody};
 
-/// Where a reply is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyState {
-    /// Accepted, not yet handed to Meta (or waiting to retry after a rate limit).
-    Queued,
-    /// A call to Meta is in flight.
-    Sending,
-    /// Meta accepted it.
-    Sent,
-    /// Meta refused it; nothing was sent. May be retried with the same key.
-    Failed,
-    /// The call's outcome is unknown (a timeout, or the relay stopped mid-call): it may
-    /// have gone out, so the relay will not send this key again.
-    Unknown,
-}
-
-impl ReplyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "queued" => Self::Queued,
-            "sending" => Self::Sending,
-            "sent" => Self::Sent,
-            "failed" => Self::Failed,
-            "unknown" => Self::Unknown,
-            _ => return None,
-        })
-    }
-}
+// Where a reply is and what an erasure removed are the desktop API's words too.
+pub use ventana_protocol::api::{ErasureReceipt, ReplyState};
 
 /// A reply under its idempotency key.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +25,7 @@ pub struct ReplyRecord {
     pub key: IdempotencyKey,
     pub conversation: ConversationId,
     pub request_hash: [u8; 32],
-    /// The reply as asked, JSON (`replies::Draft`).
+    /// The reply as asked, JSON (the contract's `ventana_protocol::api::Draft`).
     pub request: String,
     pub sender: Sender,
     pub sent_as: Option<SentAs>,
@@ -171,21 +134,6 @@ pub struct AuditRecord {
     pub actor: String,
     pub action: String,
     pub detail: serde_json::Value,
-}
-
-/// What erasing a contact removed (counts only: the receipt must not hold the data).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErasureReceipt {
-    pub receipt: String,
-    pub tenant: String,
-    pub contact: String,
-    pub channel_kind: String,
-    pub events_redacted: u64,
-    pub media_removed: u64,
-    pub replies_removed: u64,
-    pub quarantined_removed: u64,
-    /// The sequence number of the `contact_erased` event.
-    pub seq: u64,
 }
 
 /// A contact matched by its platform id, for Meta's deletion requests.
