@@ -13,20 +13,47 @@ use std::time::Duration;
 /// The tests here set the process-wide database of `common`: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_nodes_lose_nothing_when_one_is_killed_under_load() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+/// Three `serve` nodes on a fresh database, set up as `common::set_up` does.
+struct Nodes {
+    /// Held: the last holder's drop stops the cluster.
+    _cluster: std::sync::Arc<ventana_pgtest::Cluster>,
+    _dir: tempfile::TempDir,
+    /// One data dir for all three: on PostgreSQL it holds only the key, which nodes share.
+    data: std::path::PathBuf,
+    nodes: Vec<Option<RelayProcess>>,
+    bases: Vec<String>,
+}
+
+fn three_nodes() -> Nodes {
     let cluster = ventana_pgtest::Cluster::shared().unwrap();
     *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
-    // One data dir for all three: on PostgreSQL it holds only the key, which nodes share.
-    let (_dir, data) = data_dir();
+    let (dir, data) = data_dir();
     set_up(&data);
-    let mut nodes: Vec<Option<RelayProcess>> =
+    let nodes: Vec<Option<RelayProcess>> =
         (0..3).map(|_| Some(RelayProcess::start(&data))).collect();
-    let bases: Vec<String> = nodes
+    let bases = nodes
         .iter()
         .map(|n| n.as_ref().unwrap().base.clone())
         .collect();
+    Nodes {
+        _cluster: cluster,
+        _dir: dir,
+        data,
+        nodes,
+        bases,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_lose_nothing_when_one_is_killed_under_load() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Nodes {
+        _cluster,
+        _dir,
+        data,
+        mut nodes,
+        bases,
+    } = three_nodes();
     let token = login(&bases[0], "ana@acme.test").await["access_token"]
         .as_str()
         .unwrap()
@@ -320,16 +347,13 @@ async fn job_runners(bases: &[String]) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_periodic_jobs_move_to_another_node_within_seconds_of_a_kill() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = ventana_pgtest::Cluster::shared().unwrap();
-    *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
-    let (_dir, data) = data_dir();
-    set_up(&data);
-    let mut nodes: Vec<Option<RelayProcess>> =
-        (0..3).map(|_| Some(RelayProcess::start(&data))).collect();
-    let bases: Vec<String> = nodes
-        .iter()
-        .map(|n| n.as_ref().unwrap().base.clone())
-        .collect();
+    let Nodes {
+        _cluster,
+        _dir,
+        mut nodes,
+        bases,
+        ..
+    } = three_nodes();
     let runner = async {
         loop {
             let runners = job_runners(&bases).await;

@@ -5,9 +5,11 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::TimeDelta;
+use common::files_containing;
 use serde_json::{Value, json};
-use std::path::Path;
 use tokio::net::TcpListener;
 use ventana_metasim::signing::signature_header;
 use ventana_relay::admin;
@@ -54,23 +56,6 @@ async fn get(client: &reqwest::Client, base: &str, token: &str, path: &str) -> V
         .json()
         .await
         .unwrap()
-}
-
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .unwrap()
-            .windows(needle.len())
-            .any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

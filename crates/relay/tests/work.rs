@@ -99,23 +99,6 @@ fn add_agent(data_dir: &Path, email: &str, role: &str) {
     );
 }
 
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workflow_changes_are_events_and_a_customer_reopens_a_resolved_conversation() {
     let (_tmp, data_dir) = data_dir();
