@@ -104,6 +104,9 @@ pub fn confirmation_code() -> Result<String, getrandom::Error> {
 pub struct Outcome {
     /// One line per channel kind where records were found and erased.
     pub erased: Vec<ErasedOn>,
+    /// Webhook bodies the relay had set aside (quarantined) that named the person.
+    #[serde(default)]
+    pub quarantined_removed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -122,7 +125,14 @@ pub fn status_page(code: &str, received_at: &str, outcome: &Outcome) -> String {
             .replace('>', "&gt;")
             .replace('"', "&quot;")
     };
-    let body = if outcome.erased.is_empty() {
+    let set_aside = match outcome.quarantined_removed {
+        0 => String::new(),
+        n => format!(
+            "<p>{n} message(s) we had received for you but could not deliver to any inbox \
+             were deleted too.</p>"
+        ),
+    };
+    let body = if outcome.erased.is_empty() && outcome.quarantined_removed == 0 {
         "<p>We looked for messages and profile data linked to your account in every \
          inbox connected to this app and found none. We hold no data about you through \
          this app, so there was nothing to delete.</p>"
@@ -143,6 +153,7 @@ pub fn status_page(code: &str, received_at: &str, outcome: &Outcome) -> String {
             .collect();
         format!(
             "<p>Your request is <strong>complete</strong>. We found and deleted:</p><ul>{items}</ul>\
+             {set_aside}\
              <p>Copies held by the support team's desktop apps are deleted when each app next connects.</p>"
         )
     };
@@ -273,9 +284,21 @@ mod tests {
         let none = status_page(
             "ABC123",
             "2026-11-23T10:00:00Z",
-            &Outcome { erased: vec![] },
+            &Outcome {
+                erased: vec![],
+                quarantined_removed: 0,
+            },
         );
         assert!(none.contains("found none"));
+        let set_aside = status_page(
+            "ABC123",
+            "2026-11-23T10:00:00Z",
+            &Outcome {
+                erased: vec![],
+                quarantined_removed: 2,
+            },
+        );
+        assert!(set_aside.contains("complete") && set_aside.contains("2 message(s)"));
         let some = status_page(
             "ABC123",
             "2026-11-23T10:00:00Z",
@@ -285,6 +308,7 @@ mod tests {
                     receipt: "r1".into(),
                     events_redacted: 4,
                 }],
+                quarantined_removed: 0,
             },
         );
         assert!(some.contains("complete") && some.contains("r1") && some.contains("4 records"));

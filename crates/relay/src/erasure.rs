@@ -161,7 +161,10 @@ pub async fn data_deletion(
         store.contacts_by_external_id(&app, &user)
     })
     .await?;
-    let mut outcome = Outcome { erased: Vec::new() };
+    let mut outcome = Outcome {
+        erased: Vec::new(),
+        quarantined_removed: 0,
+    };
     for found in matches {
         let erased = erase_contact(
             &state,
@@ -177,6 +180,20 @@ pub async fn data_deletion(
             events_redacted: erased.events_redacted,
         });
     }
+    // Bodies set aside for this app may name the person even where no inbox knows them.
+    let (store, app, user) = (
+        Arc::clone(&state.store),
+        app_id.clone(),
+        request.user_id.clone(),
+    );
+    outcome.quarantined_removed = blocking("erasing quarantined bodies", move || {
+        let removed = store.erase_quarantined(&app, &user)?;
+        if removed > 0 {
+            store.checkpoint_truncate()?;
+        }
+        Ok(removed)
+    })
+    .await?;
     let code = deletion::confirmation_code()
         .map_err(|e| ApiError::internal("making a confirmation code", e))?;
     // Only a hash of the user id is kept: the request's record must not itself be the

@@ -409,6 +409,12 @@ enum QuarantineCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Delete quarantined bodies received more than this many days ago (0: all of them;
+    /// the relay itself keeps them 90 days). Prints how many went.
+    Purge {
+        #[arg(long, value_name = "DAYS")]
+        older_than_days: u32,
+    },
 }
 
 /// Reads one secret line from standard input.
@@ -696,6 +702,22 @@ fn main() -> anyhow::Result<()> {
                 .quarantined(limit)
                 .context("reading the quarantine")?;
             admin::print_lines(&quarantined, &mut out)?;
+        }
+        Command::Quarantine {
+            command: QuarantineCommand::Purge { older_than_days },
+        } => {
+            let cutoff = chrono::Utc::now() - chrono::TimeDelta::days(i64::from(older_than_days));
+            let removed = state
+                .store
+                .purge_quarantine(cutoff)
+                .context("purging the quarantine")?;
+            if removed > 0 {
+                state
+                    .store
+                    .checkpoint_truncate()
+                    .context("making the purged bodies leave the store's files")?;
+            }
+            writeln!(out, "{removed}")?;
         }
         Command::Log { tenant, after } => {
             admin::print_log(state, &tenant, after, &mut out)?;

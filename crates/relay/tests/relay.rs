@@ -217,6 +217,18 @@ async fn every_bad_request_gets_its_answer_and_changes_nothing() {
         .unwrap()
         .replace(PAGE_ID, "555");
     assert_eq!(post_signed(&base, stranger.as_bytes()).await, 200);
+    let listed = cli_ok(&dir, &["quarantine", "list"], "");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    // An operator's purge keeps what is younger than asked, and takes the rest.
+    assert_eq!(
+        cli_ok(&dir, &["quarantine", "purge", "--older-than-days", "1"], ""),
+        "0"
+    );
+    assert_eq!(
+        cli_ok(&dir, &["quarantine", "purge", "--older-than-days", "0"], ""),
+        "3"
+    );
+    assert_eq!(cli_ok(&dir, &["quarantine", "list"], ""), "");
 
     assert_eq!(
         head(&base, &token).await,

@@ -649,6 +649,28 @@ async fn metas_data_deletion_callback_erases_the_user_and_refuses_tampering() {
     assert!(!serde_json::to_string(&events).unwrap().contains(MARKER));
     assert_eq!(events.last().unwrap()["event"]["type"], "contact_erased");
 
+    // A body from them for a Page no inbox connected was set aside (quarantined): a
+    // request reaches it although no inbox knows them any more.
+    let stray = messenger_from(
+        "999999999",
+        user,
+        "m_dd_stray",
+        &format!("stray {MARKER}"),
+        now_ms(),
+    );
+    assert_eq!(post_signed(&base, &stray).await, 200);
+    let (status, set_aside) = deletion_request(&base, &signed).await;
+    assert_eq!(status, 200);
+    let page = http()
+        .get(set_aside["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("1 message(s)"), "{page}");
+
     // The same request again finds nothing left and says so.
     let (status, again) = deletion_request(&base, &signed).await;
     assert_eq!(status, 200);

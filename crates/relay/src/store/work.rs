@@ -263,6 +263,10 @@ pub trait WorkStore {
     ) -> Result<PurgeReceipt, StoreError>;
     /// Deletes quarantined bodies received before `cutoff`; how many went.
     fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes the bodies quarantined for `app_id` that name `external_id` (a person's
+    /// platform id): a Meta data-deletion request reaches them even when the person has no
+    /// contact in any tenant. How many went.
+    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError>;
     /// Contacts on the app's channels whose platform id is `external_id`.
     fn contacts_by_external_id(
         &self,

@@ -1918,6 +1918,27 @@ fn quarantine(store: &dyn Storage) {
         ]
     );
     assert_eq!(store.quarantined(1).unwrap().len(), 1);
+
+    // A person's id erases the bodies naming it, for that app only.
+    store
+        .quarantine(APP, "unknown channel", br#"{"sender":{"id":"7100042"}}"#)
+        .unwrap();
+    store
+        .quarantine(
+            "app-2",
+            "unknown channel",
+            br#"{"sender":{"id":"7100042"}}"#,
+        )
+        .unwrap();
+    assert_eq!(store.erase_quarantined(APP, "7100042").unwrap(), 1);
+    assert_eq!(store.erase_quarantined(APP, "7100042").unwrap(), 0);
+    let left: Vec<String> = store
+        .quarantined(10)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.app_id)
+        .collect();
+    assert_eq!(left, vec!["app-2", "app-2", APP]);
 }
 
 fn tenant_isolation(store: &dyn Storage) {

@@ -991,8 +991,10 @@ impl WorkStore for PostgresStore {
                 // messages too: any that names their platform id goes.
                 let quarantined_removed = tx
                     .execute(
-                        "DELETE FROM quarantine WHERE position($1::BYTEA IN body) > 0",
-                        &[&external_id.as_bytes()],
+                        "DELETE FROM quarantine
+                         WHERE app_id = (SELECT app_id FROM channels WHERE id = $2)
+                           AND position($1::BYTEA IN body) > 0",
+                        &[&external_id.as_bytes(), &channel.as_str()],
                     )
                     .await?;
                 tx.execute(
@@ -1126,6 +1128,20 @@ impl WorkStore for PostgresStore {
         })?;
         self.published(&appended);
         Ok(purged)
+    }
+
+    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError> {
+        let (app_id, external_id) = (app_id.to_owned(), external_id.to_owned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .execute(
+                        "DELETE FROM quarantine WHERE app_id = $1 AND position($2::BYTEA IN body) > 0",
+                        &[&app_id, &external_id.as_bytes()],
+                    )
+                    .await?)
+            })
+        })
     }
 
     fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

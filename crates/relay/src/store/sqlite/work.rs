@@ -834,8 +834,10 @@ impl WorkStore for SqliteStore {
                 // Bodies Meta signed but the relay could not use may hold this person's
                 // messages too: any that names their platform id goes.
                 let quarantined_removed = connection.execute(
-                    "DELETE FROM quarantine WHERE instr(body, CAST(?1 AS BLOB)) > 0",
-                    [external_id.as_str()],
+                    "DELETE FROM quarantine
+                     WHERE app_id = (SELECT app_id FROM channels WHERE id = ?2)
+                       AND instr(body, CAST(?1 AS BLOB)) > 0",
+                    params![external_id.as_str(), channel.as_str()],
                 )?;
                 connection.execute(
                     "DELETE FROM conversations WHERE tenant_id = ?1 AND contact_id = ?2",
@@ -968,6 +970,17 @@ impl WorkStore for SqliteStore {
             },
         )?;
         Ok(purged)
+    }
+
+    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError> {
+        let (app_id, external_id) = (app_id.to_owned(), external_id.to_owned());
+        self.write(move |connection| {
+            let removed = connection.execute(
+                "DELETE FROM quarantine WHERE app_id = ?1 AND instr(body, CAST(?2 AS BLOB)) > 0",
+                params![app_id, external_id],
+            )?;
+            Ok(removed as u64)
+        })
     }
 
     fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
