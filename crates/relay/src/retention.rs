@@ -15,6 +15,10 @@ use ventana_protocol::ids::ChannelId;
 /// How long a quarantined body (signed by Meta, unusable here) is kept.
 pub const QUARANTINE_DAYS: i64 = 90;
 
+/// How much the quarantine holds at most; past it, the oldest bodies go first. A flood of
+/// unusable webhooks (a misconfigured app) cannot fill the disk.
+pub const QUARANTINE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Events a purge reads and redacts per transaction, so a first purge of a long log never
 /// holds the tenant's appends for long.
 pub const PURGE_BATCH: usize = 2_000;

@@ -189,7 +189,7 @@ fn migrate_store_copies_an_embedded_relay_with_its_log_and_audit_chain_intact() 
     assert_eq!(contacts, contacts_before);
     assert_eq!(copy.quarantine_count().unwrap(), 1);
     // New rows continue after the copied ones.
-    copy.quarantine("app", "again", b"{}").unwrap();
+    copy.quarantine("app", "again", b"{\"other\":1}").unwrap();
     assert_eq!(copy.quarantined(10).unwrap().len(), 2);
     let (_, page) = (
         tenant.clone(),

@@ -106,3 +106,9 @@ pub(super) fn media_ids(value: &serde_json::Value, found: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A quarantined body's identity: SHA-256, in hex.
+pub(super) fn body_hash(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(body))
+}

@@ -236,8 +236,13 @@ pub trait Storage: WorkStore + AccountStore + Send + Sync + 'static {
     /// The most recent quarantined bodies, newest first (without their bytes).
     fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError>;
 
-    /// Keeps a signed body the relay could not use, with the reason.
+    /// Keeps a signed body the relay could not use, with the reason: once per app and
+    /// body (Meta's redeliveries are not kept again), and within
+    /// `retention::QUARANTINE_MAX_BYTES` (the oldest bodies go first).
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError>;
+    /// Deletes the oldest quarantined bodies until the rest fit in `max_bytes`; how many
+    /// went.
+    fn trim_quarantine(&self, max_bytes: u64) -> Result<u64, StoreError>;
     fn quarantine_count(&self) -> Result<u64, StoreError>;
 
     /// Whether this process runs the periodic jobs (the sweeper, taking over replies) now.

@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("../../migrations/postgres/0002_retention.sql"),
     },
+    Migration {
+        version: 3,
+        name: "quarantine_bounds",
+        sql: include_str!("../../migrations/postgres/0003_quarantine_bounds.sql"),
+    },
 ];
 
 /// Connections per node. Each request holds one only for its statements; the listener and
@@ -983,17 +988,23 @@ impl Storage for PostgresStore {
 
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError> {
         let (app_id, reason, body) = (app_id.to_owned(), reason.to_owned(), body.to_vec());
+        let hash = body_hash(&body);
         self.write(move |tx| {
             Box::pin(async move {
                 tx.execute(
-                    "INSERT INTO quarantine (received_at, app_id, reason, body)
-                     VALUES ($1, $2, $3, $4)",
-                    &[&now_text(), &app_id, &reason, &body],
+                    "INSERT INTO quarantine (received_at, app_id, reason, body, body_hash)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, body_hash) DO NOTHING",
+                    &[&now_text(), &app_id, &reason, &body, &hash],
                 )
                 .await?;
+                trim_quarantine_in(tx, crate::retention::QUARANTINE_MAX_BYTES).await?;
                 Ok(())
             })
         })
+    }
+
+    fn trim_quarantine(&self, max_bytes: u64) -> Result<u64, StoreError> {
+        self.write(move |tx| Box::pin(trim_quarantine_in(tx, max_bytes)))
     }
 
     fn quarantine_count(&self) -> Result<u64, StoreError> {
@@ -1050,4 +1061,17 @@ async fn read_log_in(
             })
         })
         .collect()
+}
+
+/// Deletes the oldest quarantined bodies until the rest fit in `max_bytes`; how many went.
+async fn trim_quarantine_in(tx: &Transaction<'_>, max_bytes: u64) -> Result<u64, StoreError> {
+    Ok(tx
+        .execute(
+            "DELETE FROM quarantine WHERE id IN (
+                 SELECT id FROM (SELECT id, sum(octet_length(body)) OVER (ORDER BY id DESC) AS kept
+                                 FROM quarantine) AS sized
+                 WHERE kept > $1)",
+            &[&signed(max_bytes)],
+        )
+        .await?)
 }

@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("../../migrations/0004_retention.sql"),
     },
+    Migration {
+        version: 5,
+        name: "quarantine_bounds",
+        sql: include_str!("../../migrations/0005_quarantine_bounds.sql"),
+    },
 ];
 
 /// The most jobs one transaction takes; bounds how long the first caller waits.
@@ -871,13 +876,20 @@ impl Storage for SqliteStore {
 
     fn quarantine(&self, app_id: &str, reason: &str, body: &[u8]) -> Result<(), StoreError> {
         let (app_id, reason, body) = (app_id.to_owned(), reason.to_owned(), body.to_vec());
+        let hash = body_hash(&body);
         self.write(move |connection| {
             connection.execute(
-                "INSERT INTO quarantine (received_at, app_id, reason, body) VALUES (?1, ?2, ?3, ?4)",
-                params![now_text(), app_id, reason, body],
+                "INSERT INTO quarantine (received_at, app_id, reason, body, body_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (app_id, body_hash) DO NOTHING",
+                params![now_text(), app_id, reason, body, hash],
             )?;
+            trim_quarantine_in(connection, crate::retention::QUARANTINE_MAX_BYTES)?;
             Ok(())
         })
+    }
+
+    fn trim_quarantine(&self, max_bytes: u64) -> Result<u64, StoreError> {
+        self.write(move |connection| trim_quarantine_in(connection, max_bytes))
     }
 
     fn quarantine_count(&self) -> Result<u64, StoreError> {
@@ -899,4 +911,17 @@ impl Storage for SqliteStore {
             Ok(())
         })
     }
+}
+
+/// Deletes the oldest quarantined bodies until the rest fit in `max_bytes`; how many went.
+fn trim_quarantine_in(connection: &Connection, max_bytes: u64) -> Result<u64, StoreError> {
+    let removed = connection
+        .prepare_cached(
+            "DELETE FROM quarantine WHERE id IN (
+                 SELECT id FROM (SELECT id, sum(length(body)) OVER (ORDER BY id DESC) AS kept
+                                 FROM quarantine)
+                 WHERE kept > ?1)",
+        )?
+        .execute([i64::try_from(max_bytes).unwrap_or(i64::MAX)])?;
+    Ok(removed as u64)
 }

@@ -1939,6 +1939,34 @@ fn quarantine(store: &dyn Storage) {
         .map(|q| q.app_id)
         .collect();
     assert_eq!(left, vec!["app-2", "app-2", APP]);
+
+    // Meta redelivers an unusable body: it is kept once per app.
+    store
+        .quarantine(APP, "unknown channel", b"again and again")
+        .unwrap();
+    store
+        .quarantine(APP, "unknown channel", b"again and again")
+        .unwrap();
+    store
+        .quarantine("app-2", "unknown channel", b"again and again")
+        .unwrap();
+    assert_eq!(store.quarantine_count().unwrap(), 5);
+
+    // Bounded by size: the oldest go first, until the rest fit.
+    let sizes: Vec<usize> = store
+        .quarantined(10)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.bytes)
+        .collect();
+    let all: usize = sizes.iter().sum();
+    let oldest = *sizes.last().unwrap();
+    assert_eq!(store.trim_quarantine(all as u64).unwrap(), 0);
+    assert_eq!(store.trim_quarantine((all - 1) as u64).unwrap(), 1);
+    assert_eq!(store.quarantine_count().unwrap(), 4);
+    let kept: usize = store.quarantined(10).unwrap().iter().map(|q| q.bytes).sum();
+    assert_eq!(kept, all - oldest);
+    assert_eq!(store.trim_quarantine(0).unwrap(), 4);
 }
 
 fn tenant_isolation(store: &dyn Storage) {
