@@ -54,10 +54,7 @@ async fn three_nodes_lose_nothing_when_one_is_killed_under_load() {
         mut nodes,
         bases,
     } = three_nodes();
-    let token = login(&bases[0], "ana@acme.test").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&bases[0]).await;
     // A desktop on each node, following from the start.
     let mut clients = Vec::new();
     for base in &bases {
@@ -221,7 +218,11 @@ async fn send_reply(base: String, token: String, conversation: String, key: &'st
 }
 
 async fn access_token(base: &str) -> String {
-    login(base, "ana@acme.test").await["access_token"]
+    token_of(base, "ana@acme.test").await
+}
+
+async fn token_of(base: &str, email: &str) -> String {
+    login(base, email).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -407,10 +408,7 @@ async fn migrate_store_copies_a_relay_filled_by_metasim_traffic() {
     let universe = Universe::demo(7);
     let app_id = set_up_universe(&dir, &universe, "admin");
     let relay = RelayProcess::start(&dir);
-    let token = login(&relay.base, "d@demo.test").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&relay.base, "d@demo.test").await;
     let poster = Poster::new(&relay.base, &app_id, APP_SECRET).unwrap();
     let mut generator = Generator::new(universe, 11);
     for round in 0..15 {
@@ -484,10 +482,7 @@ async fn migrate_store_copies_a_relay_filled_by_metasim_traffic() {
 
     // A node on the copy serves the same head and numbers new events after it.
     let node = RelayProcess::start(&dir);
-    let token = login(&node.base, "d@demo.test").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&node.base, "d@demo.test").await;
     assert_eq!(head(&node.base, &token).await, head_before);
     let poster = Poster::new(&node.base, &app_id, APP_SECRET).unwrap();
     let webhook = generator.next_webhook(Platform::WhatsApp, 1).unwrap();

@@ -99,6 +99,18 @@ fn add_agent(data_dir: &Path, email: &str, role: &str) {
     );
 }
 
+/// The status page a data-deletion answer links to, as text.
+async fn status_page(answer: &Value) -> String {
+    http()
+        .get(answer["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workflow_changes_are_events_and_a_customer_reopens_a_resolved_conversation() {
     let (_tmp, data_dir) = data_dir();
@@ -661,27 +673,13 @@ async fn metas_data_deletion_callback_erases_the_user_and_refuses_tampering() {
     assert_eq!(post_signed(&base, &stray).await, 200);
     let (status, set_aside) = deletion_request(&base, &signed).await;
     assert_eq!(status, 200);
-    let page = http()
-        .get(set_aside["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = status_page(&set_aside).await;
     assert!(page.contains("1 message(s)"), "{page}");
 
     // The same request again finds nothing left and says so.
     let (status, again) = deletion_request(&base, &signed).await;
     assert_eq!(status, 200);
-    let page = http()
-        .get(again["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = status_page(&again).await;
     assert!(page.contains("found none"), "{page}");
     let (status, _) = get_json(&base, "/meta/data-deletion/status/NOSUCHCODE", "").await;
     assert_eq!(status, 404);

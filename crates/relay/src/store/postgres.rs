@@ -156,12 +156,9 @@ async fn commit_group(
     let mut client = pool.get().await?;
     let mut tx = client.transaction().await?;
     let tenants: BTreeSet<&str> = group.iter().flatten().map(|e| e.tenant.as_str()).collect();
-    let lock = tx
-        .prepare_cached("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
-        .await?;
     for tenant in tenants {
         // A missing tenant is the append's own error, told by `append_in`.
-        tx.query_opt(&lock, &[&tenant]).await?;
+        lock_tenant(&tx, tenant).await?;
     }
     let mut outcomes = Vec::with_capacity(group.len());
     for events in group {
@@ -548,18 +545,55 @@ async fn lock_heads(
     events: &[NewEvent],
 ) -> Result<HashMap<String, i64>, StoreError> {
     let tenants: BTreeSet<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
+    let mut heads = HashMap::new();
+    for tenant in tenants {
+        let head = lock_tenant(tx, tenant)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
+        heads.insert(tenant.to_owned(), head);
+    }
+    Ok(heads)
+}
+
+/// Locks `tenant`'s row, as every append of any node does before it numbers events, and
+/// returns its head (`None` for no such tenant). Whatever else must not interleave with
+/// a tenant's appends (erasure, a retention pass) takes the same lock first.
+pub(super) async fn lock_tenant(
+    tx: &Transaction<'_>,
+    tenant: &str,
+) -> Result<Option<i64>, StoreError> {
     let statement = tx
         .prepare_cached("SELECT last_seq FROM tenants WHERE id = $1 FOR UPDATE")
         .await?;
-    let mut heads = HashMap::new();
-    for tenant in tenants {
-        let row = tx
-            .query_opt(&statement, &[&tenant])
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
-        heads.insert(tenant.to_owned(), row.try_get::<_, i64>(0)?);
+    match tx.query_opt(&statement, &[&tenant]).await? {
+        Some(row) => Ok(Some(row.try_get(0)?)),
+        None => Ok(None),
     }
-    Ok(heads)
+}
+
+/// Overwrites the event at `seq` with its tombstone: same sequence, same id, no content.
+pub(super) async fn redact_in(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    seq: i64,
+    event: &Event,
+    receipt: &ventana_protocol::ids::ReceiptId,
+) -> Result<(), StoreError> {
+    let mut tombstone = event.clone();
+    tombstone.body = EventBody::Redacted {
+        receipt: receipt.clone(),
+    };
+    let statement = tx
+        .prepare_cached(
+            "UPDATE events SET type = 'redacted', body = $3 WHERE tenant_id = $1 AND seq = $2",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[&tenant.as_str(), &seq, &json_text(&tombstone)?],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Appends `events` inside `tx`; the same rules as the SQLite store's `append_in` (see

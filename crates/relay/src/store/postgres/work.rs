@@ -900,10 +900,7 @@ impl WorkStore for PostgresStore {
                 // SQLite serialises erasure with appends through its one writer; here the
                 // tenant's head is locked first, as every append of any node locks it, so
                 // no event about this contact is stored while they are being erased.
-                let lock = tx
-                    .prepare_cached("SELECT last_seq FROM tenants WHERE id = $1 FOR UPDATE")
-                    .await?;
-                tx.query_opt(&lock, &[&tenant.as_str()]).await?;
+                lock_tenant(tx, tenant.as_str()).await?;
                 let statement = tx
                     .prepare_cached(
                         "SELECT c.channel_id, ch.kind, c.external_id, conv.id
@@ -933,25 +930,15 @@ impl WorkStore for PostgresStore {
                 let events = tx
                     .query(&statement, &[&tenant.as_str(), &contact.as_str()])
                     .await?;
-                let redact = tx
-                    .prepare_cached(
-                        "UPDATE events SET type = 'redacted', body = $3
-                         WHERE tenant_id = $1 AND seq = $2",
-                    )
-                    .await?;
                 let mut media = Vec::new();
                 for row in &events {
                     let seq: i64 = row.try_get(0)?;
                     let body: String = row.try_get(1)?;
-                    let mut event: Event = from_json(&body, "event")?;
+                    let event: Event = from_json(&body, "event")?;
                     if let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) {
                         media_ids(&value, &mut media);
                     }
-                    event.body = EventBody::Redacted {
-                        receipt: receipt.clone(),
-                    };
-                    tx.execute(&redact, &[&tenant.as_str(), &seq, &json_text(&event)?])
-                        .await?;
+                    redact_in(tx, &tenant, seq, &event, &receipt).await?;
                 }
                 // Appended while the conversation still exists, after the tombstones were
                 // read (it is not one).
@@ -1047,10 +1034,7 @@ impl WorkStore for PostgresStore {
             Box::pin(async move {
                 // The tenant's head first, as every append of any node locks it: nothing
                 // is appended to this log while its old history is redacted.
-                let lock = tx
-                    .prepare_cached("SELECT last_seq FROM tenants WHERE id = $1 FOR UPDATE")
-                    .await?;
-                tx.query_opt(&lock, &[&tenant.as_str()]).await?;
+                lock_tenant(tx, tenant.as_str()).await?;
                 let statement = tx
                     .prepare_cached(
                         "SELECT purged_through FROM channels WHERE tenant_id = $1 AND id = $2",
@@ -1079,19 +1063,8 @@ impl WorkStore for PostgresStore {
                         break;
                     }
                 }
-                let redact = tx
-                    .prepare_cached(
-                        "UPDATE events SET type = 'redacted', body = $3
-                         WHERE tenant_id = $1 AND seq = $2",
-                    )
-                    .await?;
                 for (seq, event) in &plan.redact {
-                    let mut tombstone = event.clone();
-                    tombstone.body = EventBody::Redacted {
-                        receipt: receipt.clone(),
-                    };
-                    tx.execute(&redact, &[&tenant.as_str(), seq, &json_text(&tombstone)?])
-                        .await?;
+                    redact_in(tx, &tenant, *seq, event, &receipt).await?;
                 }
                 let delete_media = tx
                     .prepare_cached("DELETE FROM media WHERE tenant_id = $1 AND id = $2")

@@ -786,19 +786,11 @@ impl WorkStore for SqliteStore {
                 }
                 let mut media = Vec::new();
                 for (seq, body) in &events {
-                    let mut event: Event = from_json(body, "event")?;
+                    let event: Event = from_json(body, "event")?;
                     if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
                         media_ids(&value, &mut media);
                     }
-                    event.body = EventBody::Redacted {
-                        receipt: receipt.clone(),
-                    };
-                    connection
-                        .prepare_cached(
-                            "UPDATE events SET type = 'redacted', body = ?3
-                             WHERE tenant_id = ?1 AND seq = ?2",
-                        )?
-                        .execute(params![tenant.as_str(), seq, json_text(&event)?])?;
+                    redact_in(connection, &tenant, *seq, &event, &receipt)?;
                 }
                 // The `contact_erased` event is about the conversation, so it is appended
                 // while the conversation still exists (`append_in` drops events about a
@@ -919,16 +911,7 @@ impl WorkStore for SqliteStore {
                 }
                 let mut media_removed = 0;
                 for (seq, event) in &plan.redact {
-                    let mut tombstone = event.clone();
-                    tombstone.body = EventBody::Redacted {
-                        receipt: receipt.clone(),
-                    };
-                    connection
-                        .prepare_cached(
-                            "UPDATE events SET type = 'redacted', body = ?3
-                             WHERE tenant_id = ?1 AND seq = ?2",
-                        )?
-                        .execute(params![tenant.as_str(), seq, json_text(&tombstone)?])?;
+                    redact_in(connection, &tenant, *seq, event, &receipt)?;
                 }
                 for id in &plan.media {
                     media_removed += connection
@@ -1120,4 +1103,25 @@ impl WorkStore for SqliteStore {
             Ok(entries)
         })
     }
+}
+
+/// Overwrites the event at `seq` with its tombstone: same sequence, same id (so a
+/// redelivered webhook is still recognised), no content.
+fn redact_in(
+    connection: &Connection,
+    tenant: &TenantId,
+    seq: i64,
+    event: &Event,
+    receipt: &ReceiptId,
+) -> Result<(), StoreError> {
+    let mut tombstone = event.clone();
+    tombstone.body = EventBody::Redacted {
+        receipt: receipt.clone(),
+    };
+    connection
+        .prepare_cached(
+            "UPDATE events SET type = 'redacted', body = ?3 WHERE tenant_id = ?1 AND seq = ?2",
+        )?
+        .execute(params![tenant.as_str(), seq, json_text(&tombstone)?])?;
+    Ok(())
 }
