@@ -5,8 +5,10 @@
 
 use crate::error::CommandError;
 use serde::Serialize;
-use tauri::State;
+use tauri::ipc::Channel;
+use tauri::{Manager, State};
 use ventana_inbox::engine::{AccountView, InboxRow, SearchRow};
+use ventana_inbox::export::{ExportProgress, SavedExport};
 use ventana_inbox::query::{
     ContactProfile, ConversationSummary, InboxCursor, InboxFilter, MessageView, NoteView,
 };
@@ -245,6 +247,43 @@ pub async fn erase_contact(
         ));
     }
     Ok(engine(&state)?.erase_contact(&account, &contact).await?)
+}
+
+/// Where exports are saved: `VENTANA_EXPORT_DIR` when set (a fixed place an admin or a
+/// test chooses), else the user's Downloads folder, else their home.
+fn export_dir(app: &tauri::AppHandle) -> Answer<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("VENTANA_EXPORT_DIR") {
+        return Ok(dir.into());
+    }
+    let paths = app.path();
+    paths
+        .download_dir()
+        .or_else(|_| paths.home_dir())
+        .map_err(|e| {
+            CommandError::new(
+                "export_file",
+                format!("no folder to save the export in: {e}"),
+            )
+        })
+}
+
+/// Saves a contact's data export (a zip) and answers where; progress goes to `progress`
+/// as the bytes arrive.
+#[tauri::command]
+pub async fn export_contact(
+    app: tauri::AppHandle,
+    state: State<'_, EngineState>,
+    account: String,
+    contact: String,
+    progress: Channel<ExportProgress>,
+) -> Answer<SavedExport> {
+    let dir = export_dir(&app)?;
+    Ok(engine(&state)?
+        .export_contact(&account, &contact, &dir, |step| {
+            // A closed window stops listening; the export still completes.
+            let _ = progress.send(step);
+        })
+        .await?)
 }
 
 #[tauri::command]

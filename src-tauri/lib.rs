@@ -104,6 +104,7 @@ pub fn run() {
             commands::update_conversation,
             commands::add_note,
             commands::erase_contact,
+            commands::export_contact,
             commands::channels,
             commands::update_channel,
             commands::account_notices,

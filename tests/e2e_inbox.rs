@@ -148,6 +148,16 @@ async fn until_reply_state(app: &App, text: &str, wanted: &[&str]) {
     .await;
 }
 
+/// The `export.json` of an export's zip.
+fn exported_document(path: &std::path::Path) -> serde_json::Value {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut zip = zip::ZipArchive::new(file).expect("the export is a zip");
+    let entry = zip
+        .by_name("export.json")
+        .expect("the zip holds export.json");
+    serde_json::from_reader(entry).expect("export.json is JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
     let test = "an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search";
@@ -366,6 +376,24 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
     app.click("[data-testid=\"open-contact\"]").await;
     app.wait_for("[data-testid=\"contact-panel\"]").await;
     app.screenshot("contact").await;
+
+    // Export the person's data first (portability): a zip saved where the panel says, whose
+    // export.json holds their message.
+    app.click("[data-testid=\"export-contact\"]").await;
+    app.until_text("[data-testid=\"export-done\"]", "Saved to")
+        .await;
+    let saved = app
+        .attributes("[data-testid=\"export-done\"]", "title")
+        .await
+        .pop()
+        .expect("the export names its file");
+    let document = exported_document(std::path::Path::new(&saved));
+    assert_eq!(document["format"], "ventana.export.v1", "{document}");
+    assert!(
+        document.to_string().contains(erased_text),
+        "the export lacks the person's message: {document}"
+    );
+
     app.click("[data-testid=\"erase-contact\"]").await;
     app.wait_for("[data-testid=\"erase-dialog\"]").await;
     let submit = app.wait_for("[data-testid=\"erase-confirm-submit\"]").await;

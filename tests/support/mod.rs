@@ -15,6 +15,13 @@ pub use ventana_desktop_session::*;
 /// 2-core machine is slow; a working step takes a second or two).
 pub const STEP: Duration = Duration::from_secs(45);
 
+/// The app under test: the binary this build made, or an installed one
+/// (`VENTANA_APP_BINARY=/usr/bin/ventana`, as `scripts/smoke-packages` runs it after
+/// installing the package).
+pub fn app_binary() -> String {
+    std::env::var("VENTANA_APP_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ventana").to_owned())
+}
+
 /// The real app in a real window, driven through WebDriver.
 pub struct App {
     pub client: Client,
@@ -45,6 +52,8 @@ impl App {
             .env("LANG", "en_US.UTF-8")
             .env("LANGUAGE", "en_US")
             .env("VENTANA_DATA_DIR", data_dir)
+            // Exports go beside the data, never into the Downloads of whoever runs the tests.
+            .env("VENTANA_EXPORT_DIR", data_dir.join("exports"))
             .stdout(Stdio::null());
         if theme == "dark" {
             // GTK tells WebKit the desktop prefers dark: `prefers-color-scheme: dark`.
@@ -56,14 +65,25 @@ impl App {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": env!("CARGO_BIN_EXE_ventana") }),
+            serde_json::json!({ "application": app_binary() }),
         );
-        let client = ClientBuilder::rustls()
-            .unwrap_or_else(|e| panic!("WebDriver client: {e}"))
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .unwrap_or_else(|e| panic!("tauri-driver did not start the app: {e}"));
+        // tauri-driver listens before the WebKitWebDriver it starts does; a session asked
+        // for in between is refused without starting the app, so it is asked for again.
+        let started = Instant::now();
+        let client = loop {
+            let attempt = ClientBuilder::rustls()
+                .unwrap_or_else(|e| panic!("WebDriver client: {e}"))
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
+            match attempt {
+                Ok(client) => break client,
+                Err(e) if e.to_string().contains("did not respond") && started.elapsed() < STEP => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("tauri-driver did not start the app: {e}"),
+            }
+        };
         App {
             client,
             _driver: driver,

@@ -104,6 +104,31 @@ pub struct Download {
     pub bytes: Vec<u8>,
 }
 
+/// An export on its way from the relay.
+#[derive(Debug)]
+pub struct ExportDownload {
+    response: reqwest::Response,
+    client: RelayClient,
+}
+
+impl ExportDownload {
+    /// The export's size, when the relay said it (it does: the zip is built first).
+    pub fn total(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// The next bytes, or `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        match self.response.chunk().await {
+            Ok(chunk) => Ok(chunk.map(|bytes| bytes.to_vec())),
+            Err(e) => Err(self.client.unreachable(&e)),
+        }
+    }
+}
+
+/// How long an export may take to arrive, the relay's fetching of attachments included.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// A client of one relay.
 #[derive(Debug, Clone)]
 pub struct RelayClient {
@@ -370,6 +395,33 @@ impl RelayClient {
                 .json(change),
         )
         .await
+    }
+
+    /// A contact's data export (a zip the relay builds, attachments included), to be
+    /// read as it arrives. The relay fetches every attachment from Meta first, so this
+    /// call may wait far longer than the client's usual minute.
+    pub async fn export_contact(
+        &self,
+        access: &str,
+        contact: &str,
+    ) -> Result<ExportDownload, ClientError> {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/contacts/{}/export", encode(contact))))
+            .bearer_auth(access)
+            .timeout(EXPORT_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+            return Err(refusal(status, &bytes));
+        }
+        Ok(ExportDownload {
+            response,
+            client: self.clone(),
+        })
     }
 
     /// An attachment's bytes, through the relay's tenant-scoped media endpoint.

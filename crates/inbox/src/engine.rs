@@ -8,6 +8,7 @@ use crate::cache::{Cache, CacheError, CacheKey};
 use crate::channels;
 use crate::client::{ClientError, Download, RelayClient};
 pub use crate::error::EngineError;
+use crate::export;
 use crate::media::{MediaKey, MediaStore};
 use crate::notify::{Notice, NoticeContext, Notifier, notice_for};
 use crate::outbox;
@@ -1305,6 +1306,29 @@ impl Engine {
             client.erase_contact(&token, contact).await
         })
         .await
+    }
+
+    /// Exports everything the relay holds about a contact (admins only: the relay says
+    /// so otherwise) into a new zip in `dir`, named after the person and the day;
+    /// `progress` hears of every chunk.
+    pub async fn export_contact(
+        &self,
+        account: &str,
+        contact: &str,
+        dir: &Path,
+        progress: impl FnMut(export::ExportProgress),
+    ) -> Result<export::SavedExport, EngineError> {
+        let who = self
+            .contact(account, contact)?
+            .and_then(|profile| profile.name)
+            .unwrap_or_else(|| contact.to_owned());
+        let download = self
+            .online(account, |client, token| async move {
+                client.export_contact(&token, contact).await
+            })
+            .await?;
+        let name = export::file_name(&who, Utc::now().date_naive());
+        export::save(download, &export::unused_path(dir, &name), progress).await
     }
 
     /// The relay's channels as they are now (admins see settings to edit).

@@ -11,6 +11,7 @@ pub mod client;
 pub mod content;
 pub mod engine;
 mod error;
+pub mod export;
 pub mod media;
 pub mod notify;
 pub mod outbox;

@@ -5,6 +5,7 @@
 //! deleted, a `contact_erased` event, an audit receipt); this module then checkpoints the
 //! WAL so the erased bytes are in no file, and answers.
 
+use crate::backup::{self, LedgerKey};
 use crate::caller::Authenticated;
 use crate::credentials::open_app_secret;
 use crate::deletion::{self, ErasedOn, Outcome};
@@ -36,9 +37,14 @@ pub async fn erase_contact(
         action: "erase".into(),
         detail: serde_json::json!({ "why": why }),
     };
+    // The erasure ledger's line (a keyed hash, no id): in the erasure's transaction, then
+    // in the data dir's ledger file, so a restored backup cannot bring the contact back.
+    let ledger = LedgerKey::new(&state.key).contact(tenant, contact, chrono::Utc::now());
     let (store, t, c) = (Arc::clone(&state.store), tenant.clone(), contact.clone());
+    let data_dir = state.data_dir.clone();
     let erased = blocking("erasing the contact", move || {
-        let erased = store.erase_contact(&t, &c, receipt, audit)?;
+        let erased = store.erase_contact(&t, &c, receipt, audit, &ledger)?;
+        record_in_ledger_file(&data_dir, &ledger);
         // The WAL still holds the pages as they were before; fold and truncate it.
         store.checkpoint_truncate()?;
         Ok(erased)
@@ -46,6 +52,15 @@ pub async fn erase_contact(
     .await?;
     tracing::info!(receipt = %erased.receipt, events = erased.events_redacted, "contact erased");
     Ok(erased)
+}
+
+/// Appends a committed erasure's ledger line to the data dir's file. The erasure stands
+/// either way (its row is in the database's ledger); a failure is logged loudly, since
+/// the file is what survives losing the database.
+fn record_in_ledger_file(data_dir: &std::path::Path, entry: &crate::store::LedgerEntry) {
+    if let Err(error) = backup::append_ledger_file(data_dir, std::slice::from_ref(entry)) {
+        tracing::error!(%error, file = backup::LEDGER_FILE, "cannot append to the erasure ledger file; back up now, and keep the database's ledger");
+    }
 }
 
 /// Erases everything about a contact: messages, media references, notes, profile.
@@ -186,8 +201,12 @@ pub async fn data_deletion(
         app_id.clone(),
         request.user_id.clone(),
     );
+    let ledger =
+        LedgerKey::new(&state.key).meta_user(&app_id, &request.user_id, chrono::Utc::now());
+    let data_dir = state.data_dir.clone();
     outcome.quarantined_removed = blocking("erasing quarantined bodies", move || {
-        let removed = store.erase_quarantined(&app, &user)?;
+        let removed = store.erase_quarantined(&app, &user, Some(&ledger))?;
+        record_in_ledger_file(&data_dir, &ledger);
         if removed > 0 {
             store.checkpoint_truncate()?;
         }

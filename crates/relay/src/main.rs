@@ -51,6 +51,34 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Take a consistent, encrypted backup of the running relay's database into a new
+    /// directory (see README.md, "Backups"). The relay may keep serving.
+    Backup {
+        /// The directory to write `manifest.json` and `database.enc` into (new or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup, re-applying every erasure recorded after it before anything can
+    /// serve it. Stop every relay using the target first.
+    Restore {
+        /// The backup's directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace the data dir's existing `relay.db` (its erasure ledger is kept).
+        #[arg(long)]
+        force: bool,
+        /// Restore a backup that still holds erasures past their 30-day deadline: they are
+        /// re-applied, and the backup is rewritten re-erased.
+        #[arg(long)]
+        re_erase: bool,
+        /// Another copy of the erasure ledger (`erasure-ledger.jsonl` from another node or
+        /// kept elsewhere); may be repeated.
+        #[arg(long = "ledger", value_name = "FILE")]
+        ledgers: Vec<PathBuf>,
+        /// The current time (RFC 3339), for tests of the age rule.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
     /// Serve webhooks and the desktop API.
     Serve {
         /// The address to listen on.
@@ -134,6 +162,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Export a contact's or the whole tenant's data (data portability): a zip with
+    /// export.json (docs/export.md) and the attachments, fetched from Meta. Audited.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Print a tenant's log as JSON lines.
     Log {
         /// The tenant's name or id.
@@ -198,6 +232,62 @@ enum BotKeyCommand {
         #[arg(long)]
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// One contact's data; prints what was written as a JSON line.
+    Contact {
+        /// The tenant's name or id.
+        #[arg(long)]
+        tenant: String,
+        /// The contact's id.
+        contact: String,
+        #[command(flatten)]
+        to: ExportTo,
+    },
+    /// The whole tenant (for an admin leaving the platform): the tenant, its channels
+    /// (no tokens or secrets), its agents (no password hashes), every contact's data and
+    /// the audit log.
+    Tenant {
+        /// The tenant's name or id.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        to: ExportTo,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportTo {
+    /// The zip file to write (refused if it exists, unless --force).
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
+    /// The Graph API's base URL, where attachments are fetched from.
+    #[arg(
+        long,
+        env = "VENTANA_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    graph_url: String,
+    /// The Instagram Graph API's base URL.
+    #[arg(
+        long,
+        env = "VENTANA_INSTAGRAM_GRAPH_URL",
+        default_value = "https://graph.instagram.com"
+    )]
+    instagram_graph_url: String,
+}
+
+impl ExportCommand {
+    fn to(&self) -> &ExportTo {
+        match self {
+            ExportCommand::Contact { to, .. } | ExportCommand::Tenant { to, .. } => to,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +505,19 @@ enum QuarantineCommand {
         #[arg(long, value_name = "DAYS")]
         older_than_days: u32,
     },
+    /// Take quarantined bodies in again, as if Meta had just sent them (e.g. after the
+    /// channel they name was connected, or an upgrade that reads them): what each did is
+    /// printed as a JSON line, and a body whose every event found its channel leaves the
+    /// quarantine. Running relays do this by themselves for connected channels. With the
+    /// embedded (SQLite) store, stop the relay first.
+    Replay {
+        /// The ids to replay (see `quarantine list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every quarantined body, the newest first.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// Reads one secret line from standard input.
@@ -471,6 +574,10 @@ fn open(cli: &Cli) -> anyhow::Result<Relay> {
         settings.graph.version = graph_version.clone();
         settings.public_url = public_url.clone();
     }
+    if let Command::Export { command } = &cli.command {
+        settings.graph.facebook_url = command.to().graph_url.clone();
+        settings.graph.instagram_url = command.to().instagram_graph_url.clone();
+    }
     settings.database = cli.database.clone();
     Relay::open(&cli.data_dir, settings).with_context(|| match &cli.database {
         Some(_) => "opening the relay on its PostgreSQL database".to_owned(),
@@ -497,13 +604,16 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Some(result) = backup_command(&cli) {
+        return result;
+    }
     let relay = open(&cli)?;
     let state = &relay.state;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match cli.command {
         // Handled above, before a relay is opened.
-        Command::MigrateStore { .. } => {}
+        Command::MigrateStore { .. } | Command::Backup { .. } | Command::Restore { .. } => {}
         Command::Serve { listen, .. } => {
             drop(out);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -719,11 +829,90 @@ fn main() -> anyhow::Result<()> {
             }
             writeln!(out, "{removed}")?;
         }
+        Command::Quarantine {
+            command: QuarantineCommand::Replay { ids, all },
+        } => {
+            let ids = if all {
+                state
+                    .store
+                    .quarantined(usize::MAX)
+                    .context("reading the quarantine")?
+                    .into_iter()
+                    .map(|q| q.id)
+                    .collect()
+            } else {
+                ids
+            };
+            for id in ids {
+                let replayed = ventana_relay::webhook::replay::replay(state, id)
+                    .with_context(|| format!("replaying quarantined body {id}"))?;
+                admin::print_lines(
+                    &[serde_json::json!({ "id": id, "replayed": replayed })],
+                    &mut out,
+                )?;
+            }
+        }
+        Command::Export { command } => {
+            let (tenant, contact) = match &command {
+                ExportCommand::Contact {
+                    tenant, contact, ..
+                } => (tenant, Some(contact.as_str())),
+                ExportCommand::Tenant { tenant, .. } => (tenant, None),
+            };
+            let to = command.to();
+            let written =
+                ventana_relay::export::export_to_file(state, tenant, contact, &to.out, to.force)?;
+            admin::print_lines(&[written], &mut out)?;
+        }
         Command::Log { tenant, after } => {
             admin::print_log(state, &tenant, after, &mut out)?;
         }
     }
     Ok(())
+}
+
+/// `backup` and `restore` (they work on the database's files, not on an opened relay);
+/// `None` for every other command. Prints what was done as one JSON line.
+fn backup_command(cli: &Cli) -> Option<anyhow::Result<()>> {
+    use ventana_relay::backup;
+    let source = backup::Source {
+        data_dir: &cli.data_dir,
+        database: cli.database.as_deref(),
+    };
+    let done = match &cli.command {
+        Command::Backup { to } => backup::backup(&source, to)
+            .with_context(|| format!("backing up into {}", to.display()))
+            .and_then(|manifest| Ok(serde_json::to_string(&manifest)?)),
+        Command::Restore {
+            from,
+            force,
+            re_erase,
+            ledgers,
+            now,
+        } => (|| {
+            let now = match now {
+                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .context("--now is not an RFC 3339 time")?
+                    .with_timezone(&chrono::Utc),
+                None => chrono::Utc::now(),
+            };
+            let options = backup::RestoreOptions {
+                force: *force,
+                re_erase: *re_erase,
+                ledgers: ledgers.clone(),
+                now,
+            };
+            let report = backup::restore(&source, from, &options)
+                .with_context(|| format!("restoring {}", from.display()))?;
+            Ok(serde_json::to_string(&report)?)
+        })(),
+        _ => return None,
+    };
+    Some(done.and_then(|line| {
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), "{line}")?;
+        Ok(())
+    }))
 }
 
 /// Completes on Ctrl-C (or SIGTERM on Unix), so the server drains before exiting.

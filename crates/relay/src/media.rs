@@ -14,13 +14,12 @@
 //! waiting.
 
 use crate::caller::Authenticated;
-use crate::credentials::{channel_credentials, token_rejected};
 use crate::error::{ApiError, ErrorBody, blocking};
-use crate::graph::{Download, GraphError, MAX_MEDIA_BYTES, MediaError};
+use crate::graph::{Download, MAX_MEDIA_BYTES, MediaError};
+use crate::media_fetch;
 use crate::media_gate::MAX_DOWNLOADS;
-use crate::meta_error::failure_from_meta;
 use crate::state::AppState;
-use crate::store::{Channel, StoredMedia};
+use crate::store::StoredMedia;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -96,130 +95,8 @@ pub async fn fetch(
         tracing::info!(media = media.id.as_str(), "attachment fetch refused: busy");
         return Ok(busy());
     };
-    let (download, mime_type) = match media.source_kind.as_str() {
-        "whatsapp_media_id" => whatsapp(&state, &channel, &media).await?,
-        "url" => match state.graph.download(None, &media.source).await {
-            Ok(download) => (download, None),
-            Err(error) => return Err(failed(&state, &media, None, error).await),
-        },
-        other => {
-            return Err(ApiError::internal(
-                "reading the attachment",
-                format!("unknown media source kind {other:?}"),
-            ));
-        }
-    };
+    let (download, mime_type) = media_fetch::open(&state, &channel, &media).await?;
     respond(&state, &media, download, mime_type, place).await
-}
-
-/// `GET /{media_id}` with the channel's token, then its URL with the same token.
-async fn whatsapp(
-    state: &Arc<AppState>,
-    channel: &Channel,
-    media: &StoredMedia,
-) -> Result<(Download, Option<String>), ApiError> {
-    if let Some(reason) = &channel.needs_reconnection {
-        return Err(needs_reconnection(reason));
-    }
-    let credentials = channel_credentials(state, channel).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "channel_not_connected",
-            "this channel has no access token yet; an admin must set one in the channel settings",
-        )
-    })?;
-    let info = match state
-        .graph
-        .media_info(&credentials, &channel.external_id, &media.source)
-        .await
-    {
-        Ok(info) => info,
-        Err(error) => return Err(failed(state, media, Some(channel), error).await),
-    };
-    if info.file_size.is_some_and(|size| size > MAX_MEDIA_BYTES) {
-        return Err(failed(state, media, Some(channel), MediaError::TooLarge).await);
-    }
-    match state.graph.download(Some(&credentials), &info.url).await {
-        Ok(download) => Ok((download, info.mime_type)),
-        Err(error) => Err(failed(state, media, Some(channel), error).await),
-    }
-}
-
-fn needs_reconnection(reason: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "channel_needs_reconnection",
-        format!(
-            "Meta no longer accepts this channel's token ({reason}); an admin must reconnect it"
-        ),
-    )
-}
-
-/// The answer for a failed fetch. `channel` is set when the channel's token was used: a
-/// 190 then marks the channel as needing re-connection, as a failed reply does.
-async fn failed(
-    state: &Arc<AppState>,
-    media: &StoredMedia,
-    channel: Option<&Channel>,
-    error: MediaError,
-) -> ApiError {
-    let id = media.id.as_str();
-    match error {
-        MediaError::Gone(detail) => {
-            tracing::info!(media = id, %detail, "attachment gone from the platform");
-            ApiError::new(
-                StatusCode::GONE,
-                "gone",
-                "the platform no longer has this file",
-            )
-        }
-        MediaError::TooLarge => {
-            tracing::warn!(media = id, "attachment over the size limit");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "too_large",
-                format!(
-                    "the file is larger than {} MiB, the most the relay fetches",
-                    MAX_MEDIA_BYTES / (1024 * 1024)
-                ),
-            )
-        }
-        MediaError::Refused(reason) => {
-            tracing::warn!(media = id, %reason, "attachment address refused");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "unfetchable",
-                format!("the relay does not fetch this attachment: {reason}"),
-            )
-        }
-        MediaError::Graph(GraphError::Meta {
-            code: 190,
-            subcode,
-            message,
-        }) if channel.is_some() => {
-            let failure = failure_from_meta(190, subcode, Some(&message));
-            tracing::warn!(
-                media = id,
-                code = 190,
-                ?subcode,
-                "Meta rejected the channel's token"
-            );
-            if let Some(channel) = channel
-                && let Err(error) = token_rejected(state, channel, &failure.reason).await
-            {
-                return error;
-            }
-            needs_reconnection(&failure.reason)
-        }
-        MediaError::Graph(error) => {
-            tracing::warn!(media = id, %error, "attachment could not be fetched");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream",
-                "Meta could not be reached or refused the download; try again later",
-            )
-        }
-    }
 }
 
 /// 200 with the bytes, passed on piece by piece as they arrive (the relay holds one piece
@@ -243,7 +120,7 @@ async fn respond(
         .length
         .is_some_and(|length| length > MAX_MEDIA_BYTES)
     {
-        return Err(failed(state, media, None, MediaError::TooLarge).await);
+        return Err(media_fetch::failed(state, media, None, MediaError::TooLarge).await);
     }
     let length = download.length;
     let id = media.id.clone();

@@ -21,7 +21,7 @@ use utoipa::OpenApi;
           crate::channels::list, crate::channels::read, crate::channels::change,
           crate::channels::templates, crate::channels::refresh_templates,
           crate::erasure::erase, crate::erasure::data_deletion, crate::erasure::deletion_status,
-          crate::media::fetch,
+          crate::media::fetch, crate::export::contact, crate::export::tenant,
           crate::webhook::intake::verify_subscription, crate::webhook::intake::receive),
     modifiers(&BearerAuth),
     tags(
@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         (name = "channels", description = "Channel settings (admins change them) and WhatsApp templates"),
         (name = "erasure", description = "Erasing an end user, and Meta's data-deletion callback"),
         (name = "media", description = "Attachments' bytes, fetched from Meta on demand"),
+        (name = "export", description = "Data portability: a contact's or the whole tenant's data as a zip (admins only; docs/export.md)"),
         (name = "webhooks", description = "Meta's webhooks (called by Meta, not by desktops)"),
     )
 )]

@@ -4,7 +4,7 @@
 
 use crate::state::AppState;
 use crate::webhook::intake;
-use crate::{agents_api, api, channels, conversations, erasure, media, openapi, stream};
+use crate::{agents_api, api, channels, conversations, erasure, export, media, openapi, stream};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
@@ -102,6 +102,9 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/meta/data-deletion/status/{code}",
             get(erasure::deletion_status),
         )
+        // Data portability exports (`export.rs`).
+        .route("/v1/contacts/{id}/export", get(export::contact))
+        .route("/v1/export", get(export::tenant))
         // Attachments (`media.rs`) and the live stream (`stream.rs`).
         .route("/v1/media/{id}", get(media::fetch))
         .route("/v1/stream", get(stream::handler))

@@ -74,6 +74,27 @@ impl SealKey {
         }
     }
 
+    /// The key from the environment or an existing `relay.key` in `data_dir`; `None` when
+    /// there is neither (a restore must not make up a new key).
+    pub fn load_existing(data_dir: &Path) -> Result<Option<Self>, SealError> {
+        if std::env::var_os(KEY_ENV).is_some() || data_dir.join(KEY_FILE).exists() {
+            Self::load_or_create(data_dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A key of its own for `purpose` (HMAC-SHA256 of the purpose under the relay's key),
+    /// for uses other than sealing values: the erasure ledger's hashes, backups.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"ventana-relay derived key\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Seals `plaintext` for `purpose`; the result is printable (`v1:<base64>`).
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -172,6 +193,14 @@ mod tests {
             key(1).open("meta_app_secret:42", "plain"),
             Err(SealError::Open)
         ));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_key() {
+        assert_eq!(key(1).derive("a"), key(1).derive("a"));
+        assert_ne!(key(1).derive("a"), key(1).derive("b"));
+        assert_ne!(key(1).derive("a"), key(2).derive("a"));
+        assert_ne!(key(1).derive("a"), [1u8; 32]);
     }
 
     #[test]

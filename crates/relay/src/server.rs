@@ -62,6 +62,7 @@ impl Relay {
                 graph: crate::graph::Graph::new(settings.graph.clone())?,
                 media: crate::media_gate::MediaGate::default(),
                 settings,
+                data_dir: data_dir.to_owned(),
                 runs_jobs: std::sync::atomic::AtomicBool::new(false),
             }),
         })

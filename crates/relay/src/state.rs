@@ -69,6 +69,8 @@ pub struct AppState {
     pub graph: crate::graph::Graph,
     pub media: crate::media_gate::MediaGate,
     pub settings: Settings,
+    /// The data dir (its key, the erasure ledger's file, the embedded database).
+    pub data_dir: std::path::PathBuf,
     /// Whether this node ran the periodic jobs at its last check (the sweeper's), shown by
     /// `/readyz` so an operator can see which node of several runs them.
     pub runs_jobs: std::sync::atomic::AtomicBool,

@@ -1,6 +1,8 @@
 //! What happens with time rather than with a request: waiting customers and closing
 //! windows escalate, snoozes end, WhatsApp templates are re-synced, and the retention
-//! promises purge expired history and quarantined bodies (`purge_expired`).
+//! promises purge expired history and quarantined bodies (`purge_expired`); bodies
+//! quarantined for a channel not yet connected are taken in once it is
+//! (`webhook::replay`).
 //!
 //! Every event it appends has an id made from its cause (the conversation and the
 //! customer message it is about), so sweeping twice, or on two relays, records it once.
@@ -162,6 +164,20 @@ pub async fn run(state: Arc<AppState>, every: Duration, templates_every: Duratio
             Ok(Ok(count)) => tracing::info!(count, "sweeper recorded escalations or ended snoozes"),
             Ok(Err(error)) => tracing::error!(%error, "sweep failed"),
             Err(error) => tracing::error!(%error, "sweep panicked"),
+        }
+        let worker = Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || crate::webhook::replay::replay_connected(&worker))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => {
+                tracing::info!(
+                    count,
+                    "quarantined webhooks taken in: their channels are connected now"
+                )
+            }
+            Ok(Err(error)) => tracing::error!(%error, "replaying quarantined webhooks failed"),
+            Err(error) => tracing::error!(%error, "replaying quarantined webhooks panicked"),
         }
         if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
             last_retention = Some(Instant::now());

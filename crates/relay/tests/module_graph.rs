@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 
 /// The relay's HTTP handlers: modules whose functions are routes. None may import another;
 /// what two of them share lives in a leaf module of its own.
-const HANDLERS: [&str; 8] = [
+const HANDLERS: [&str; 9] = [
     "api",
     "agents_api",
     "channels",
     "conversations",
     "erasure",
+    "export",
     "media",
     "stream",
     "webhook/intake",

@@ -594,3 +594,81 @@ async fn repeated_wrong_passwords_lock_that_email_out() {
         200
     );
 }
+
+/// A body quarantined because its channel was not connected yet is taken in by the relay
+/// once the channel is, exactly once; a body this build cannot read stays quarantined,
+/// and an operator's replay says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_body_is_taken_in_once_its_channel_is_connected() {
+    let (_tmp, dir) = data_dir();
+    set_up(&dir);
+    let relay = RelayProcess::start_with(&dir, &["--sweep-seconds", "1"]);
+    let base = relay.base.clone();
+    let early = String::from_utf8(messenger_text(
+        "m_before_connect",
+        "are you open on Sunday?",
+    ))
+    .unwrap()
+    .replace(PAGE_ID, "555000000000001");
+    assert_eq!(post_signed(&base, early.as_bytes()).await, 200);
+    assert_eq!(post_signed(&base, b"{not json").await, 200);
+    let listed = cli_ok(&dir, &["quarantine", "list"], "");
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    // Not connected yet: the periodic pass leaves it where it is.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(!cli_ok(&dir, &["log", "--tenant", "acme"], "").contains("m_before_connect"));
+
+    cli_ok(
+        &dir,
+        &[
+            "channel",
+            "add",
+            "--tenant",
+            "acme",
+            "--kind",
+            "messenger",
+            "--external-id",
+            "555000000000001",
+            "--app-id",
+            APP_ID,
+        ],
+        "",
+    );
+    let mut taken_in = false;
+    for _ in 0..100 {
+        if cli_ok(&dir, &["quarantine", "list"], "").lines().count() == 1 {
+            taken_in = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        taken_in,
+        "the connected channel's body is still quarantined"
+    );
+    // Meta retries the same delivery: still once in the log.
+    assert_eq!(post_signed(&base, early.as_bytes()).await, 200);
+    let log = cli_ok(&dir, &["log", "--tenant", "acme"], "");
+    let events = log
+        .lines()
+        .filter(|l| l.contains("\"msg:m_before_connect\""));
+    assert_eq!(events.count(), 1, "{log}");
+    assert!(log.contains("are you open on Sunday?"));
+
+    // The unreadable body stays; replaying it says why.
+    let left: Value =
+        serde_json::from_str(cli_ok(&dir, &["quarantine", "list"], "").trim()).unwrap();
+    assert!(
+        left["reason"].as_str().unwrap().starts_with("unreadable"),
+        "{left}"
+    );
+    let id = left["id"].to_string();
+    let replayed: Value =
+        serde_json::from_str(cli_ok(&dir, &["quarantine", "replay", &id], "").trim()).unwrap();
+    assert_eq!(replayed["replayed"]["outcome"], "unreadable", "{replayed}");
+    let gone: Value =
+        serde_json::from_str(cli_ok(&dir, &["quarantine", "replay", "999999"], "").trim()).unwrap();
+    assert_eq!(gone["replayed"]["outcome"], "gone", "{gone}");
+    assert_eq!(cli_ok(&dir, &["quarantine", "list"], "").lines().count(), 1);
+    drop(relay);
+}

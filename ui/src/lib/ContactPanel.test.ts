@@ -2,9 +2,15 @@ import { invoke } from '@tauri-apps/api/core';
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import ContactPanel from './ContactPanel.svelte';
-import type { AccountView, ContactProfile, ErasureReceipt } from './api';
+import type { AccountView, ContactProfile, ErasureReceipt, ExportProgress } from './api';
 
-vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  // Tauri's progress channel: the test calls `onmessage` as the shell would.
+  Channel: class {
+    onmessage: (step: unknown) => void = () => {};
+  },
+}));
 const invokeMock = vi.mocked(invoke);
 
 const account = (role: string) => ({ id: 'acc1', label: 'Acme', role }) as AccountView;
@@ -38,13 +44,16 @@ const RECEIPT: ErasureReceipt = {
 };
 
 let erase: () => unknown;
+let exportContact: (args: { progress: { onmessage: (step: ExportProgress) => void } }) => Promise<unknown>;
 
 beforeEach(() => {
   erase = () => RECEIPT;
+  exportContact = async () => ({ path: '/home/ana/Downloads/ventana-export-Ana-P-rez-2026-12-07.zip', bytes: 2_000 });
   invokeMock.mockReset();
-  invokeMock.mockImplementation(async (command: string) => {
+  invokeMock.mockImplementation(async (command: string, args?: unknown) => {
     if (command === 'contact') return PROFILE;
     if (command === 'erase_contact') return erase();
+    if (command === 'export_contact') return exportContact(args as Parameters<typeof exportContact>[0]);
     throw { code: 'not_mocked', message: command };
   });
 });
@@ -120,6 +129,49 @@ describe('ContactPanel', () => {
     expect(onerased).not.toHaveBeenCalled();
     expect(screen.queryByTestId('erase-receipt')).toBeNull();
     expect(screen.getByTestId('contact-name')).toBeTruthy();
+  });
+
+  it('does not offer an export to an agent', async () => {
+    render(ContactPanel, { account: account('agent'), contact: 'k1', onclose: vi.fn() });
+
+    await screen.findByTestId('contact-name');
+    expect(screen.queryByTestId('export-contact')).toBeNull();
+  });
+
+  it('exports with a progress bar, then says where the file is', async () => {
+    let finish: (saved: unknown) => void = () => {};
+    let report: (step: ExportProgress) => void = () => {};
+    exportContact = (args) => {
+      report = args.progress.onmessage;
+      return new Promise((resolve) => (finish = resolve));
+    };
+    render(ContactPanel, { account: account('admin'), contact: 'k1', onclose: vi.fn() });
+    const button = (await screen.findByTestId('export-contact')) as HTMLButtonElement;
+    await fireEvent.click(button);
+
+    expect(invokeMock).toHaveBeenCalledWith('export_contact', expect.objectContaining({ account: 'acc1', contact: 'k1' }));
+    expect(button.disabled).toBe(true);
+    report({ received: 500_000, total: 2_000_000 });
+    await waitFor(() => expect((screen.getByTestId('export-progress') as HTMLProgressElement).value).toBe(0.25));
+    expect(screen.getByText('500 KB of 2.0 MB')).toBeTruthy();
+
+    finish({ path: '/home/ana/Downloads/ventana-export-Ana-2026-12-07.zip', bytes: 2_000_000 });
+    expect((await screen.findByTestId('export-done')).textContent).toContain(
+      'Saved to /home/ana/Downloads/ventana-export-Ana-2026-12-07.zip (2.0 MB)',
+    );
+    expect(screen.queryByTestId('export-progress')).toBeNull();
+    expect(button.disabled).toBe(false);
+  });
+
+  it('says why an export failed', async () => {
+    exportContact = async () => {
+      throw { code: 'relay_unreachable', message: 'the relay at http://x cannot be reached' };
+    };
+    render(ContactPanel, { account: account('admin'), contact: 'k1', onclose: vi.fn() });
+    await fireEvent.click(await screen.findByTestId('export-contact'));
+
+    expect((await screen.findByTestId('export-error')).textContent).not.toBe('');
+    expect(screen.queryByTestId('export-done')).toBeNull();
   });
 
   it('closes the dialog alone on Escape, then the panel keeps its button', async () => {

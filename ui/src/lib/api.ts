@@ -4,7 +4,7 @@
  * Every Tauri command gets a typed wrapper here; components import these
  * wrappers and never call `invoke` themselves.
  */
-import { invoke } from '@tauri-apps/api/core';
+import { Channel, invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
   ChannelKind,
@@ -507,6 +507,25 @@ export const addNote = (account: string, conversation: string, text: string) =>
 
 export const eraseContact = (account: string, contact: string, confirm: string) =>
   call<ErasureReceipt>('erase_contact', { account, contact, confirm });
+
+/** `ExportProgress` in `crates/inbox/src/export.rs`: bytes received of the total. */
+export interface ExportProgress {
+  received: number;
+  total: number | null;
+}
+
+/** `SavedExport` in `crates/inbox/src/export.rs`: where the zip was saved. */
+export interface SavedExport {
+  path: string;
+  bytes: number;
+}
+
+/** Saves a contact's data export (a zip); `onprogress` hears of every chunk. */
+export const exportContact = (account: string, contact: string, onprogress: (step: ExportProgress) => void) => {
+  const progress = new Channel<ExportProgress>();
+  progress.onmessage = onprogress;
+  return call<SavedExport>('export_contact', { account, contact, progress });
+};
 
 export const channels = (account: string) => call<ChannelInfo[]>('channels', { account });
 

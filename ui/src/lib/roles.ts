@@ -8,3 +8,6 @@ export const canErase = (role: string) => role === 'admin';
 
 /** Changing a channel's settings: admins only (the relay answers 403 otherwise). */
 export const canEditChannels = (role: string) => role === 'admin';
+
+/** Exporting a person's data (portability): admins only, as the relay decides. */
+export const canExport = (role: string) => role === 'admin';

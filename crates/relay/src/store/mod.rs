@@ -181,6 +181,14 @@ pub struct Quarantined {
     pub bytes: usize,
 }
 
+/// A quarantined body, to be replayed.
+#[derive(Debug, Clone)]
+pub struct QuarantinedBody {
+    pub app_id: String,
+    pub reason: String,
+    pub body: Vec<u8>,
+}
+
 /// An append on its way to being committed.
 #[derive(Debug)]
 pub struct PendingAppend(pub tokio::sync::oneshot::Receiver<Result<Appended, StoreError>>);
@@ -244,6 +252,10 @@ pub trait Storage: WorkStore + AccountStore + Send + Sync + 'static {
     /// went.
     fn trim_quarantine(&self, max_bytes: u64) -> Result<u64, StoreError>;
     fn quarantine_count(&self) -> Result<u64, StoreError>;
+    /// The quarantined body `id`, if it is still there.
+    fn quarantined_body(&self, id: i64) -> Result<Option<QuarantinedBody>, StoreError>;
+    /// Deletes the quarantined body `id` (replayed); whether it was there.
+    fn release_quarantined(&self, id: i64) -> Result<bool, StoreError>;
 
     /// Whether this process runs the periodic jobs (the sweeper, taking over replies) now.
     /// One process runs them at a time; when it dies another takes over within seconds.

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "quarantine_bounds",
         sql: include_str!("../../migrations/postgres/0003_quarantine_bounds.sql"),
     },
+    Migration {
+        version: 4,
+        name: "erasure_ledger",
+        sql: include_str!("../../migrations/postgres/0004_erasure_ledger.sql"),
+    },
 ];
 
 /// Connections per node. Each request holds one only for its statements; the listener and
@@ -1048,6 +1053,38 @@ impl Storage for PostgresStore {
                     .query_one("SELECT count(*) FROM quarantine", &[])
                     .await?;
                 unsigned(row.try_get(0)?, "count")
+            })
+        })
+    }
+
+    fn quarantined_body(&self, id: i64) -> Result<Option<QuarantinedBody>, StoreError> {
+        self.read(move |client| {
+            Box::pin(async move {
+                let row = client
+                    .query_opt(
+                        "SELECT app_id, reason, body FROM quarantine WHERE id = $1",
+                        &[&id],
+                    )
+                    .await?;
+                row.map(|row| {
+                    Ok(QuarantinedBody {
+                        app_id: row.try_get(0)?,
+                        reason: row.try_get(1)?,
+                        body: row.try_get(2)?,
+                    })
+                })
+                .transpose()
+            })
+        })
+    }
+
+    fn release_quarantined(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .execute("DELETE FROM quarantine WHERE id = $1", &[&id])
+                    .await?
+                    > 0)
             })
         })
     }

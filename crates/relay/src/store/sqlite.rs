@@ -49,6 +49,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "quarantine_bounds",
         sql: include_str!("../../migrations/0005_quarantine_bounds.sql"),
     },
+    Migration {
+        version: 6,
+        name: "erasure_ledger",
+        sql: include_str!("../../migrations/0006_erasure_ledger.sql"),
+    },
 ];
 
 /// The most jobs one transaction takes; bounds how long the first caller waits.
@@ -897,6 +902,30 @@ impl Storage for SqliteStore {
             let count: i64 =
                 connection.query_row("SELECT count(*) FROM quarantine", [], |row| row.get(0))?;
             Ok(u64::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn quarantined_body(&self, id: i64) -> Result<Option<QuarantinedBody>, StoreError> {
+        self.read(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT app_id, reason, body FROM quarantine WHERE id = ?1",
+                    [id],
+                    |row| {
+                        Ok(QuarantinedBody {
+                            app_id: row.get(0)?,
+                            reason: row.get(1)?,
+                            body: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn release_quarantined(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(move |connection| {
+            Ok(connection.execute("DELETE FROM quarantine WHERE id = ?1", [id])? > 0)
         })
     }
 

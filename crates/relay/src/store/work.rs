@@ -144,6 +144,22 @@ pub struct ContactMatch {
     pub channel_kind: ChannelKind,
 }
 
+/// A contact as the store keeps them, for a data export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactProfile {
+    pub id: ContactId,
+    /// The channel they wrote on.
+    pub channel: ChannelId,
+    pub channel_kind: ChannelKind,
+    /// Their id on the platform (PSID, IGSID, WhatsApp number).
+    pub external_id: String,
+    /// The name the platform gave, if any.
+    pub name: Option<String>,
+    pub marketing_opted_out: bool,
+    /// Their conversation (one per contact), if it exists.
+    pub conversation: Option<ConversationId>,
+}
+
 /// Where one of a tenant's attachments can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMedia {
@@ -154,6 +170,23 @@ pub struct StoredMedia {
     pub source_kind: String,
     /// The WhatsApp media id, or the URL.
     pub source: String,
+}
+
+/// What an erasure leaves in the erasure ledger: which subject (a keyed hash, never the
+/// id itself; `backup.rs` makes it), of which kind, when. Written in the erasure's own
+/// transaction, so a backup holds exactly the ledger of the erasures it reflects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// `contact` (an erased contact, by its id) or `meta_user` (a Meta data-deletion
+    /// request, by app id and platform user id).
+    pub kind: String,
+    /// Hex HMAC-SHA256 of the subject under the ledger key.
+    pub subject_hash: String,
+    /// The contact's tenant; empty for `meta_user`.
+    #[serde(default)]
+    pub tenant: String,
+    /// When the erasure was made (RFC 3339).
+    pub erased_at: String,
 }
 
 pub trait WorkStore {
@@ -182,6 +215,23 @@ pub trait WorkStore {
     /// Where the tenant's attachment `id` can be fetched from; `None` for an id the tenant
     /// does not have (unknown, another tenant's, or an erased contact's).
     fn media(&self, tenant: &TenantId, id: &MediaId) -> Result<Option<StoredMedia>, StoreError>;
+
+    /// The tenant's contact `id`; `None` for an id the tenant does not have (unknown,
+    /// another tenant's, or erased).
+    fn contact_profile(
+        &self,
+        tenant: &TenantId,
+        id: &ContactId,
+    ) -> Result<Option<ContactProfile>, StoreError>;
+    /// Every contact of the tenant, by id.
+    fn contact_profiles(&self, tenant: &TenantId) -> Result<Vec<ContactProfile>, StoreError>;
+    /// Every entry of the tenant's log about `contact`, in sequence order (tombstones
+    /// included), through the `events_by_contact` index.
+    fn contact_events(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+    ) -> Result<Vec<super::LogEntry>, StoreError>;
 
     fn conversation_state(
         &self,
@@ -239,14 +289,24 @@ pub trait WorkStore {
     /// WhatsApp channels with a WABA and a token, for the periodic template sync.
     fn template_channels(&self) -> Result<Vec<Channel>, StoreError>;
 
-    /// Erases a contact (see invariant 9) and returns the receipt.
+    /// Erases a contact (see invariant 9) and returns the receipt; `ledger` is recorded
+    /// in the erasure ledger in the same transaction (kept if already there).
     fn erase_contact(
         &self,
         tenant: &TenantId,
         contact: &ContactId,
         receipt: ReceiptId,
         audit: AuditRecord,
+        ledger: &LedgerEntry,
     ) -> Result<ErasureReceipt, StoreError>;
+    /// Adds entries to the erasure ledger (those already there are kept as they are).
+    fn record_erasures(&self, entries: &[LedgerEntry]) -> Result<(), StoreError>;
+    /// The whole erasure ledger.
+    fn erasure_ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Every contact of every tenant, for matching the ledger on restore.
+    fn all_contacts(&self) -> Result<Vec<(TenantId, ContactId)>, StoreError>;
+    /// Every quarantined body with its app, for matching the ledger on restore.
+    fn quarantined_bodies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// One retention pass over `channel`'s history (see `retention.rs`): from where the
     /// last pass stopped, up to `limit` events of the tenant's log are read; those of the
     /// channel's history recorded before `cutoff` become tombstones (sequence and id kept),
@@ -265,8 +325,14 @@ pub trait WorkStore {
     fn purge_quarantine(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes the bodies quarantined for `app_id` that name `external_id` (a person's
     /// platform id): a Meta data-deletion request reaches them even when the person has no
-    /// contact in any tenant. How many went.
-    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError>;
+    /// contact in any tenant. How many went. `ledger`, when given, is recorded in the
+    /// erasure ledger in the same transaction.
+    fn erase_quarantined(
+        &self,
+        app_id: &str,
+        external_id: &str,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<u64, StoreError>;
     /// Contacts on the app's channels whose platform id is `external_id`.
     fn contacts_by_external_id(
         &self,

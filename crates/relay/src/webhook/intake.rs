@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::rules::{self, Consent};
 use crate::state::AppState;
 use crate::store::{Channel, ContactRef, MediaRecord, NewEvent, StoreError};
-use crate::webhook::normalize::{self, Incoming, MediaSource};
+use crate::webhook::normalize::{self, ChannelKey, Incoming, MediaSource};
 use crate::webhook::signature::{self, SignatureError};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -262,11 +262,9 @@ fn take_in(
     if !unknown.is_empty() {
         let names: Vec<_> = unknown.into_iter().collect();
         tracing::warn!(%app_id, channels = ?names, "webhook for unknown channels; quarantined");
-        state.store.quarantine(
-            app_id,
-            &format!("unknown channels: {}", names.join(", ")),
-            body,
-        )?;
+        state
+            .store
+            .quarantine(app_id, &unknown_channels_reason(&names), body)?;
     }
     if events.is_empty() {
         return Ok(());
@@ -277,9 +275,34 @@ fn take_in(
     Ok(())
 }
 
+const UNKNOWN_CHANNELS: &str = "unknown channels: ";
+
+/// The quarantine's reason for a body naming channels not connected (`kind:external id`,
+/// as [`route`] names them); [`unknown_channels`] reads it back, so a replay knows when
+/// the body can be taken in.
+fn unknown_channels_reason(names: &[String]) -> String {
+    format!("{UNKNOWN_CHANNELS}{}", names.join(", "))
+}
+
+/// The channels a quarantine reason names as not connected, or `None` for another reason.
+pub(crate) fn unknown_channels(reason: &str) -> Option<Vec<ChannelKey>> {
+    reason
+        .strip_prefix(UNKNOWN_CHANNELS)?
+        .split(", ")
+        .map(|name| {
+            let (kind, external_id) = name.split_once(':')?;
+            let kind = serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok()?;
+            Some(ChannelKey {
+                kind,
+                external_id: external_id.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// Routes each incoming event to its channel's tenant. A channel is known only if it was
 /// connected *through this app*: another app's secret must not write into it.
-fn route(
+pub(crate) fn route(
     state: &AppState,
     app_id: &str,
     incoming: Vec<Incoming>,
@@ -368,5 +391,40 @@ fn new_event(event: Incoming, channel: &Channel) -> NewEvent {
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ventana_protocol::ChannelKind;
+
+    #[test]
+    fn an_unknown_channels_reason_reads_back_as_its_channels() {
+        let names = vec![
+            "messenger:100000000000001".to_owned(),
+            "whatsapp:200000000000111".to_owned(),
+        ];
+        let reason = unknown_channels_reason(&names);
+        assert_eq!(
+            reason,
+            "unknown channels: messenger:100000000000001, whatsapp:200000000000111"
+        );
+        assert_eq!(
+            unknown_channels(&reason),
+            Some(vec![
+                ChannelKey {
+                    kind: ChannelKind::Messenger,
+                    external_id: "100000000000001".into()
+                },
+                ChannelKey {
+                    kind: ChannelKind::WhatsApp,
+                    external_id: "200000000000111".into()
+                },
+            ])
+        );
+        assert_eq!(unknown_channels("unreadable: missing field `entry`"), None);
+        assert_eq!(unknown_channels("unknown channels: telegram:1"), None);
+        assert_eq!(unknown_channels("unknown channels: nocolon"), None);
     }
 }

@@ -3,4 +3,5 @@
 pub mod intake;
 pub mod intake_cache;
 pub mod normalize;
+pub mod replay;
 pub mod signature;

@@ -341,6 +341,12 @@ fn erase(
         contact,
         ReceiptId::new(receipt),
         record(tenant, "erase"),
+        &LedgerEntry {
+            kind: "contact".into(),
+            subject_hash: format!("hash-of-{contact}"),
+            tenant: tenant.to_string(),
+            erased_at: "2026-01-01T00:00:00Z".into(),
+        },
     )
 }
 
@@ -1919,6 +1925,23 @@ fn quarantine(store: &dyn Storage) {
     );
     assert_eq!(store.quarantined(1).unwrap().len(), 1);
 
+    // A body is read back whole for a replay, and a replayed one is released.
+    let newest = store.quarantined(1).unwrap().remove(0).id;
+    let body = store.quarantined_body(newest).unwrap().unwrap();
+    assert_eq!(
+        (
+            body.app_id.as_str(),
+            body.reason.as_str(),
+            body.body.as_slice()
+        ),
+        ("app-2", "unreadable", b"second".as_slice())
+    );
+    assert!(store.release_quarantined(newest).unwrap());
+    assert!(!store.release_quarantined(newest).unwrap());
+    assert!(store.quarantined_body(newest).unwrap().is_none());
+    assert_eq!(store.quarantine_count().unwrap(), 1);
+    store.quarantine("app-2", "unreadable", b"second").unwrap();
+
     // A person's id erases the bodies naming it, for that app only.
     store
         .quarantine(APP, "unknown channel", br#"{"sender":{"id":"7100042"}}"#)
@@ -1930,8 +1953,8 @@ fn quarantine(store: &dyn Storage) {
             br#"{"sender":{"id":"7100042"}}"#,
         )
         .unwrap();
-    assert_eq!(store.erase_quarantined(APP, "7100042").unwrap(), 1);
-    assert_eq!(store.erase_quarantined(APP, "7100042").unwrap(), 0);
+    assert_eq!(store.erase_quarantined(APP, "7100042", None).unwrap(), 1);
+    assert_eq!(store.erase_quarantined(APP, "7100042", None).unwrap(), 0);
     let left: Vec<String> = store
         .quarantined(10)
         .unwrap()

@@ -28,6 +28,7 @@ const TABLES: &[&str] = &[
     "deletion_requests",
     "audit",
     "bot_keys",
+    "erasure_ledger",
 ];
 
 /// Rows copied per table.

@@ -208,6 +208,28 @@ pub(super) async fn read_reply(
 /// Appends an audit entry inside `tx`, chained to the tenant's last. The chain is per
 /// tenant and nodes write it concurrently, so the transaction first takes the tenant's
 /// audit lock (released at commit): two entries never claim the same place.
+/// Records `entry` in the erasure ledger, in the caller's transaction; kept as it is if
+/// the subject is already there (a re-applied erasure keeps its first date).
+async fn ledger_in(tx: &Transaction<'_>, entry: &LedgerEntry) -> Result<(), StoreError> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO erasure_ledger (kind, subject_hash, tenant_id, erased_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &entry.kind,
+            &entry.subject_hash,
+            &entry.tenant,
+            &entry.erased_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn audit_in(
     tx: &Transaction<'_>,
     record: &AuditRecord,
@@ -432,6 +454,61 @@ impl WorkStore for PostgresStore {
                     })
                 })
                 .transpose()
+            })
+        })
+    }
+
+    fn contact_profile(
+        &self,
+        tenant: &TenantId,
+        id: &ContactId,
+    ) -> Result<Option<ContactProfile>, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.read(move |client| {
+            Box::pin(async move {
+                let mut found = contact_profiles_in(client, &tenant, Some(&id)).await?;
+                Ok(found.pop())
+            })
+        })
+    }
+
+    fn contact_profiles(&self, tenant: &TenantId) -> Result<Vec<ContactProfile>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |client| {
+            Box::pin(async move { contact_profiles_in(client, &tenant, None).await })
+        })
+    }
+
+    fn contact_events(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let (tenant, contact) = (tenant.clone(), contact.clone());
+        self.read(move |client| {
+            Box::pin(async move {
+                // `contact_id IS NOT NULL` lets the planner use the partial index
+                // `events_by_contact`.
+                let statement = client
+                    .prepare_cached(
+                        "SELECT seq, body FROM events
+                         WHERE tenant_id = $1 AND contact_id = $2 AND contact_id IS NOT NULL
+                         ORDER BY seq",
+                    )
+                    .await?;
+                let rows = client
+                    .query(&statement, &[&tenant.as_str(), &contact.as_str()])
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let seq: i64 = row.try_get(0)?;
+                        let body: String = row.try_get(1)?;
+                        Ok(LogEntry {
+                            seq: unsigned(seq, "sequence")?,
+                            event: from_json(&body, "event")?,
+                        })
+                    })
+                    .collect()
             })
         })
     }
@@ -893,8 +970,9 @@ impl WorkStore for PostgresStore {
         contact: &ContactId,
         receipt: ReceiptId,
         audit: AuditRecord,
+        ledger: &LedgerEntry,
     ) -> Result<ErasureReceipt, StoreError> {
-        let (tenant, contact) = (tenant.clone(), contact.clone());
+        let (tenant, contact, ledger) = (tenant.clone(), contact.clone(), ledger.clone());
         let (erased, appended) = self.write(move |tx| {
             Box::pin(async move {
                 // SQLite serialises erasure with appends through its one writer; here the
@@ -1014,6 +1092,7 @@ impl WorkStore for PostgresStore {
                     detail.extend(counts);
                 }
                 audit_in(tx, &record).await?;
+                ledger_in(tx, &ledger).await?;
                 Ok((erased, appended))
             })
         })?;
@@ -1103,16 +1182,93 @@ impl WorkStore for PostgresStore {
         Ok(purged)
     }
 
-    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError> {
+    fn erase_quarantined(
+        &self,
+        app_id: &str,
+        external_id: &str,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<u64, StoreError> {
         let (app_id, external_id) = (app_id.to_owned(), external_id.to_owned());
+        let ledger = ledger.cloned();
         self.write(move |tx| {
             Box::pin(async move {
-                Ok(tx
+                let removed = tx
                     .execute(
                         "DELETE FROM quarantine WHERE app_id = $1 AND position($2::BYTEA IN body) > 0",
                         &[&app_id, &external_id.as_bytes()],
                     )
-                    .await?)
+                    .await?;
+                if let Some(ledger) = &ledger {
+                    ledger_in(tx, ledger).await?;
+                }
+                Ok(removed)
+            })
+        })
+    }
+
+    fn record_erasures(&self, entries: &[LedgerEntry]) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        self.write(move |tx| {
+            Box::pin(async move {
+                for entry in &entries {
+                    ledger_in(tx, entry).await?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn erasure_ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.read(move |client| {
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT kind, subject_hash, tenant_id, erased_at FROM erasure_ledger
+                         ORDER BY erased_at, kind, subject_hash",
+                        &[],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(LedgerEntry {
+                            kind: row.try_get(0)?,
+                            subject_hash: row.try_get(1)?,
+                            tenant: row.try_get(2)?,
+                            erased_at: row.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn all_contacts(&self) -> Result<Vec<(TenantId, ContactId)>, StoreError> {
+        self.read(move |client| {
+            Box::pin(async move {
+                let rows = client
+                    .query("SELECT tenant_id, id FROM contacts", &[])
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            TenantId::new(row.try_get::<_, String>(0)?),
+                            ContactId::new(row.try_get::<_, String>(1)?),
+                        ))
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn quarantined_bodies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(move |client| {
+            Box::pin(async move {
+                let rows = client
+                    .query("SELECT app_id, body FROM quarantine", &[])
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect()
             })
         })
     }
@@ -1299,4 +1455,44 @@ impl WorkStore for PostgresStore {
             })
         })
     }
+}
+
+/// The tenant's contacts (or only `only`), by id, with their conversation.
+async fn contact_profiles_in(
+    client: &deadpool_postgres::Client,
+    tenant: &TenantId,
+    only: Option<&ContactId>,
+) -> Result<Vec<ContactProfile>, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT c.id, c.channel_id, ch.kind, c.external_id, c.name, c.marketing_opted_out,
+                    conv.id
+             FROM contacts c JOIN channels ch ON ch.id = c.channel_id
+             LEFT JOIN conversations conv ON conv.contact_id = c.id
+             WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.id = $2)
+             ORDER BY c.id",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&tenant.as_str(), &only.map(ContactId::as_str)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get(2)?;
+            Ok(ContactProfile {
+                id: ContactId::new(row.try_get::<_, String>(0)?),
+                channel: ChannelId::new(row.try_get::<_, String>(1)?),
+                channel_kind: channel_kind(&kind)?,
+                external_id: row.try_get(3)?,
+                name: row.try_get(4)?,
+                marketing_opted_out: row.try_get(5)?,
+                conversation: row
+                    .try_get::<_, Option<String>>(6)?
+                    .map(ConversationId::new),
+            })
+        })
+        .collect()
 }

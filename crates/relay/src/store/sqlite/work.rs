@@ -378,6 +378,46 @@ impl WorkStore for SqliteStore {
         })
     }
 
+    fn contact_profile(
+        &self,
+        tenant: &TenantId,
+        id: &ContactId,
+    ) -> Result<Option<ContactProfile>, StoreError> {
+        self.read(|connection| {
+            let mut found = contact_profiles_in(connection, tenant, Some(id))?;
+            Ok(found.pop())
+        })
+    }
+
+    fn contact_profiles(&self, tenant: &TenantId) -> Result<Vec<ContactProfile>, StoreError> {
+        self.read(|connection| contact_profiles_in(connection, tenant, None))
+    }
+
+    fn contact_events(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT seq, body FROM events
+                 WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![tenant.as_str(), contact.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (seq, body) = row?;
+                let event: Event = from_json(&body, "event")?;
+                let seq = u64::try_from(seq)
+                    .map_err(|_| StoreError::Corrupt(format!("sequence {seq}")))?;
+                entries.push(LogEntry { seq, event });
+            }
+            Ok(entries)
+        })
+    }
+
     fn conversation_state(
         &self,
         tenant: &TenantId,
@@ -746,8 +786,9 @@ impl WorkStore for SqliteStore {
         contact: &ContactId,
         receipt: ReceiptId,
         audit: AuditRecord,
+        ledger: &LedgerEntry,
     ) -> Result<ErasureReceipt, StoreError> {
-        let (tenant, contact) = (tenant.clone(), contact.clone());
+        let (tenant, contact, ledger) = (tenant.clone(), contact.clone(), ledger.clone());
         let (erased, _) = self.write_then(
             move |connection, state| {
                 let found = connection
@@ -862,6 +903,7 @@ impl WorkStore for SqliteStore {
                     detail.extend(counts);
                 }
                 audit_in(connection, &record)?;
+                ledger_in(connection, &ledger)?;
                 Ok((erased, appended))
             },
             {
@@ -955,14 +997,72 @@ impl WorkStore for SqliteStore {
         Ok(purged)
     }
 
-    fn erase_quarantined(&self, app_id: &str, external_id: &str) -> Result<u64, StoreError> {
+    fn erase_quarantined(
+        &self,
+        app_id: &str,
+        external_id: &str,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<u64, StoreError> {
         let (app_id, external_id) = (app_id.to_owned(), external_id.to_owned());
+        let ledger = ledger.cloned();
         self.write(move |connection| {
             let removed = connection.execute(
                 "DELETE FROM quarantine WHERE app_id = ?1 AND instr(body, CAST(?2 AS BLOB)) > 0",
                 params![app_id, external_id],
             )?;
+            if let Some(ledger) = &ledger {
+                ledger_in(connection, ledger)?;
+            }
             Ok(removed as u64)
+        })
+    }
+
+    fn record_erasures(&self, entries: &[LedgerEntry]) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        self.write(move |connection| {
+            for entry in &entries {
+                ledger_in(connection, entry)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn erasure_ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT kind, subject_hash, tenant_id, erased_at FROM erasure_ledger
+                 ORDER BY erased_at, kind, subject_hash",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(LedgerEntry {
+                    kind: row.get(0)?,
+                    subject_hash: row.get(1)?,
+                    tenant: row.get(2)?,
+                    erased_at: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn all_contacts(&self) -> Result<Vec<(TenantId, ContactId)>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached("SELECT tenant_id, id FROM contacts")?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    TenantId::new(row.get::<_, String>(0)?),
+                    ContactId::new(row.get::<_, String>(1)?),
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn quarantined_bodies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached("SELECT app_id, body FROM quarantine")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
@@ -1107,6 +1207,49 @@ impl WorkStore for SqliteStore {
 
 /// Overwrites the event at `seq` with its tombstone: same sequence, same id (so a
 /// redelivered webhook is still recognised), no content.
+/// The tenant's contacts (or only `only`), by id, with their conversation.
+fn contact_profiles_in(
+    connection: &Connection,
+    tenant: &TenantId,
+    only: Option<&ContactId>,
+) -> Result<Vec<ContactProfile>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT c.id, c.channel_id, ch.kind, c.external_id, c.name, c.marketing_opted_out, conv.id
+         FROM contacts c JOIN channels ch ON ch.id = c.channel_id
+         LEFT JOIN conversations conv ON conv.contact_id = c.id
+         WHERE c.tenant_id = ?1 AND (?2 IS NULL OR c.id = ?2)
+         ORDER BY c.id",
+    )?;
+    let rows = statement.query_map(
+        params![tenant.as_str(), only.map(ContactId::as_str)],
+        |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ))
+        },
+    )?;
+    let mut profiles = Vec::new();
+    for row in rows {
+        let (id, channel, kind, external_id, name, opted_out, conversation) = row?;
+        profiles.push(ContactProfile {
+            id: ContactId::new(id),
+            channel: ChannelId::new(channel),
+            channel_kind: channel_kind(&kind)?,
+            external_id,
+            name,
+            marketing_opted_out: opted_out,
+            conversation: conversation.map(ConversationId::new),
+        });
+    }
+    Ok(profiles)
+}
+
 fn redact_in(
     connection: &Connection,
     tenant: &TenantId,
@@ -1123,5 +1266,22 @@ fn redact_in(
             "UPDATE events SET type = 'redacted', body = ?3 WHERE tenant_id = ?1 AND seq = ?2",
         )?
         .execute(params![tenant.as_str(), seq, json_text(&tombstone)?])?;
+    Ok(())
+}
+
+/// Records `entry` in the erasure ledger, in the caller's transaction; kept as it is if
+/// the subject is already there (a re-applied erasure keeps its first date).
+fn ledger_in(connection: &Connection, entry: &LedgerEntry) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO erasure_ledger (kind, subject_hash, tenant_id, erased_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            entry.kind,
+            entry.subject_hash,
+            entry.tenant,
+            entry.erased_at
+        ])?;
     Ok(())
 }
