@@ -19,7 +19,16 @@ pub const STEP: Duration = Duration::from_secs(45);
 /// (`VENTANA_APP_BINARY=/usr/bin/ventana`, as `scripts/smoke-packages` runs it after
 /// installing the package).
 pub fn app_binary() -> String {
-    std::env::var("VENTANA_APP_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ventana").to_owned())
+    match std::env::var("VENTANA_APP_BINARY") {
+        Ok(installed) => {
+            assert!(
+                Path::new(&installed).is_file(),
+                "VENTANA_APP_BINARY={installed} is not a file: is the package installed?"
+            );
+            installed
+        }
+        Err(_) => env!("CARGO_BIN_EXE_ventana").to_owned(),
+    }
 }
 
 /// The real app in a real window, driven through WebDriver.

@@ -82,7 +82,7 @@ enum Command {
     /// Serve webhooks and the desktop API.
     Serve {
         /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "VENTANA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// The Graph API's base URL (metasim's, to test without Meta).
         #[arg(
