@@ -5,11 +5,11 @@
 //! deleted, a `contact_erased` event, an audit receipt); this module then checkpoints the
 //! WAL so the erased bytes are in no file, and answers.
 
-use crate::backup::{self, LedgerKey};
 use crate::caller::Authenticated;
 use crate::credentials::open_app_secret;
 use crate::deletion::{self, ErasedOn, Outcome};
 use crate::error::{ApiError, ErrorBody, blocking};
+use crate::ledger::{self, LedgerKey};
 use crate::state::AppState;
 use crate::store::{AuditRecord, Role};
 use axum::Json;
@@ -58,8 +58,8 @@ pub async fn erase_contact(
 /// either way (its row is in the database's ledger); a failure is logged loudly, since
 /// the file is what survives losing the database.
 fn record_in_ledger_file(data_dir: &std::path::Path, entry: &crate::store::LedgerEntry) {
-    if let Err(error) = backup::append_ledger_file(data_dir, std::slice::from_ref(entry)) {
-        tracing::error!(%error, file = backup::LEDGER_FILE, "cannot append to the erasure ledger file; back up now, and keep the database's ledger");
+    if let Err(error) = ledger::append_ledger_file(data_dir, std::slice::from_ref(entry)) {
+        tracing::error!(%error, file = ledger::LEDGER_FILE, "cannot append to the erasure ledger file; back up now, and keep the database's ledger");
     }
 }
 

@@ -22,6 +22,7 @@ pub mod error;
 pub mod export;
 pub mod graph;
 pub mod hub;
+pub mod ledger;
 pub mod media;
 pub mod media_fetch;
 pub mod media_gate;

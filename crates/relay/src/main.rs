@@ -84,20 +84,8 @@ enum Command {
         /// The address to listen on.
         #[arg(long, env = "VENTANA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// The Graph API's base URL (metasim's, to test without Meta).
-        #[arg(
-            long,
-            env = "VENTANA_GRAPH_URL",
-            default_value = "https://graph.facebook.com"
-        )]
-        graph_url: String,
-        /// The Instagram Graph API's base URL.
-        #[arg(
-            long,
-            env = "VENTANA_INSTAGRAM_GRAPH_URL",
-            default_value = "https://graph.instagram.com"
-        )]
-        instagram_graph_url: String,
+        #[command(flatten)]
+        graph: GraphUrls,
         /// The Graph API version to call (v25.0 or later).
         #[arg(long, env = "VENTANA_GRAPH_VERSION", default_value = "v25.0")]
         graph_version: String,
@@ -266,7 +254,15 @@ struct ExportTo {
     /// Replace --out if it exists.
     #[arg(long)]
     force: bool,
-    /// The Graph API's base URL, where attachments are fetched from.
+    /// Where attachments are fetched from.
+    #[command(flatten)]
+    graph: GraphUrls,
+}
+
+/// Where the Graph APIs are: Meta's, or metasim's to test without Meta.
+#[derive(Debug, clap::Args)]
+struct GraphUrls {
+    /// The Graph API's base URL (metasim's, to test without Meta).
     #[arg(
         long,
         env = "VENTANA_GRAPH_URL",
@@ -280,6 +276,13 @@ struct ExportTo {
         default_value = "https://graph.instagram.com"
     )]
     instagram_graph_url: String,
+}
+
+impl GraphUrls {
+    fn apply(&self, settings: &mut Settings) {
+        settings.graph.facebook_url = self.graph_url.clone();
+        settings.graph.instagram_url = self.instagram_graph_url.clone();
+    }
 }
 
 impl ExportCommand {
@@ -539,8 +542,7 @@ fn read_secret(what: &str) -> anyhow::Result<String> {
 fn open(cli: &Cli) -> anyhow::Result<Relay> {
     let mut settings = Settings::default();
     if let Command::Serve {
-        graph_url,
-        instagram_graph_url,
+        graph,
         graph_version,
         public_url,
         sweep_seconds,
@@ -569,14 +571,12 @@ fn open(cli: &Cli) -> anyhow::Result<Relay> {
                 .is_some_and(|major| major >= 25),
             "--graph-version must be v25.0 or later (got {graph_version:?})"
         );
-        settings.graph.facebook_url = graph_url.clone();
-        settings.graph.instagram_url = instagram_graph_url.clone();
+        graph.apply(&mut settings);
         settings.graph.version = graph_version.clone();
         settings.public_url = public_url.clone();
     }
     if let Command::Export { command } = &cli.command {
-        settings.graph.facebook_url = command.to().graph_url.clone();
-        settings.graph.instagram_url = command.to().instagram_graph_url.clone();
+        command.to().graph.apply(&mut settings);
     }
     settings.database = cli.database.clone();
     Relay::open(&cli.data_dir, settings).with_context(|| match &cli.database {

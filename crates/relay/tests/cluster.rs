@@ -142,32 +142,12 @@ async fn with_meta() -> (
     ventana_metasim::graph::GraphSim,
     Vec<String>,
 ) {
-    use ventana_metasim::graph::{GraphSim, GraphSimConfig};
     let cluster = ventana_pgtest::Cluster::shared().unwrap();
     *DATABASE.lock().unwrap() = Some(cluster.create_database().unwrap());
     let (dir, data) = data_dir();
     set_up(&data);
-    cli_ok(
-        &data,
-        &[
-            "channel",
-            "set-token",
-            "--tenant",
-            "acme",
-            "--channel",
-            PAGE_ID,
-            "--token-stdin",
-        ],
-        &format!("{PAGE_TOKEN}\n"),
-    );
-    let sim = GraphSim::start(GraphSimConfig {
-        app_id: APP_ID.parse().unwrap(),
-        app_secret: APP_SECRET.into(),
-        require_appsecret_proof: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    set_tokens(&data, &[(PAGE_ID, PAGE_TOKEN)]);
+    let sim = graph_sim().await;
     sim.add_page(PAGE_ID, PAGE_TOKEN, true);
     let url = sim.base_url();
     let flags = vec![

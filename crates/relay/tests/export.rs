@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use ventana_metasim::graph::{GraphSim, GraphSimConfig};
+use ventana_metasim::graph::GraphSim;
 
 const PAGE_TOKEN: &str = "EAAG-page-token-for-export-tests";
 const WA_TOKEN: &str = "EAAG-whatsapp-token-for-export-tests";
@@ -93,29 +93,11 @@ async fn world() -> World {
             &format!("{PASSWORD}\n"),
         );
     }
-    for (channel, token) in [(PAGE_ID, PAGE_TOKEN), (PHONE_NUMBER_ID, WA_TOKEN)] {
-        cli_ok(
-            &data_dir,
-            &[
-                "channel",
-                "set-token",
-                "--tenant",
-                "acme",
-                "--channel",
-                channel,
-                "--token-stdin",
-            ],
-            &format!("{token}\n"),
-        );
-    }
-    let sim = GraphSim::start(GraphSimConfig {
-        app_id: APP_ID.parse().unwrap(),
-        app_secret: APP_SECRET.into(),
-        require_appsecret_proof: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    set_tokens(
+        &data_dir,
+        &[(PAGE_ID, PAGE_TOKEN), (PHONE_NUMBER_ID, WA_TOKEN)],
+    );
+    let sim = graph_sim().await;
     sim.add_page(PAGE_ID, PAGE_TOKEN, true);
     sim.add_whatsapp(PHONE_NUMBER_ID, WABA_ID, WA_TOKEN);
     let url = sim.base_url();

@@ -11,7 +11,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use ventana_metasim::graph::{GraphSim, GraphSimConfig, Pace};
+use ventana_metasim::graph::{GraphSim, Pace};
 
 const PAGE_TOKEN: &str = "EAAG-page-token-for-media-tests";
 const WA_TOKEN: &str = "EAAG-whatsapp-token-for-media-tests";
@@ -38,29 +38,11 @@ async fn token_of(base: &str, email: &str) -> String {
 async fn world() -> World {
     let (tmp, data_dir) = data_dir();
     set_up(&data_dir);
-    for (channel, token) in [(PAGE_ID, PAGE_TOKEN), (PHONE_NUMBER_ID, WA_TOKEN)] {
-        cli_ok(
-            &data_dir,
-            &[
-                "channel",
-                "set-token",
-                "--tenant",
-                "acme",
-                "--channel",
-                channel,
-                "--token-stdin",
-            ],
-            &format!("{token}\n"),
-        );
-    }
-    let sim = GraphSim::start(GraphSimConfig {
-        app_id: APP_ID.parse().unwrap(),
-        app_secret: APP_SECRET.into(),
-        require_appsecret_proof: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    set_tokens(
+        &data_dir,
+        &[(PAGE_ID, PAGE_TOKEN), (PHONE_NUMBER_ID, WA_TOKEN)],
+    );
+    let sim = graph_sim().await;
     sim.add_page(PAGE_ID, PAGE_TOKEN, true);
     sim.add_whatsapp(PHONE_NUMBER_ID, WABA_ID, WA_TOKEN);
     let url = sim.base_url();

@@ -10,7 +10,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::{Value, json};
 use std::path::Path;
-use ventana_metasim::graph::{GraphSim, GraphSimConfig};
+use ventana_metasim::graph::GraphSim;
 use ventana_metasim::{Failure, Outcome};
 
 const PAGE_TOKEN: &str = "EAAG-page-token-for-tests";
@@ -69,38 +69,20 @@ async fn world() -> World {
         ],
         &format!("{PASSWORD}\n"),
     );
-    for (channel, token) in [
-        (PAGE_ID, PAGE_TOKEN),
-        (IG_ID, IG_TOKEN),
-        (PHONE_NUMBER_ID, WA_TOKEN),
-    ] {
-        cli_ok(
-            &data_dir,
-            &[
-                "channel",
-                "set-token",
-                "--tenant",
-                "acme",
-                "--channel",
-                channel,
-                "--token-stdin",
-            ],
-            &format!("{token}\n"),
-        );
-    }
+    set_tokens(
+        &data_dir,
+        &[
+            (PAGE_ID, PAGE_TOKEN),
+            (IG_ID, IG_TOKEN),
+            (PHONE_NUMBER_ID, WA_TOKEN),
+        ],
+    );
     let bot = cli_ok(
         &data_dir,
         &["bot-key", "add", "--tenant", "acme", "--name", "bot"],
         "",
     );
-    let sim = GraphSim::start(GraphSimConfig {
-        app_id: APP_ID.parse().unwrap(),
-        app_secret: APP_SECRET.into(),
-        require_appsecret_proof: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = graph_sim().await;
     sim.add_page(PAGE_ID, PAGE_TOKEN, true);
     sim.add_instagram(IG_ID, IG_TOKEN, true);
     sim.add_whatsapp(PHONE_NUMBER_ID, WABA_ID, WA_TOKEN);

@@ -415,3 +415,34 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     }
     found
 }
+
+/// Gives each `(channel, token)` its access token through the CLI, as an admin would.
+pub fn set_tokens(data_dir: &Path, tokens: &[(&str, &str)]) {
+    for (channel, token) in tokens {
+        cli_ok(
+            data_dir,
+            &[
+                "channel",
+                "set-token",
+                "--tenant",
+                "acme",
+                "--channel",
+                channel,
+                "--token-stdin",
+            ],
+            &format!("{token}\n"),
+        );
+    }
+}
+
+/// metasim's Graph API for the relay's app, asking for `appsecret_proof` as Meta may.
+pub async fn graph_sim() -> ventana_metasim::graph::GraphSim {
+    ventana_metasim::graph::GraphSim::start(ventana_metasim::graph::GraphSimConfig {
+        app_id: APP_ID.parse().unwrap(),
+        app_secret: APP_SECRET.into(),
+        require_appsecret_proof: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
