@@ -51,6 +51,53 @@ pub fn app_info(app: tauri::AppHandle) -> AppInfo {
     }
 }
 
+/// When the app started, when its engine was open, and whether the UI has said it painted
+/// the inbox since.
+#[derive(Debug)]
+pub struct Startup {
+    started: std::time::Instant,
+    engine_opened: std::sync::OnceLock<std::time::Duration>,
+    painted: std::sync::atomic::AtomicBool,
+}
+
+impl Startup {
+    pub fn now() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            engine_opened: std::sync::OnceLock::new(),
+            painted: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The engine is open (or failed to open).
+    pub fn engine_opened(&self) {
+        let _ = self.engine_opened.set(self.started.elapsed());
+    }
+}
+
+/// `startup_painted`: the UI has painted the first inbox rows, `page_ms` after its page
+/// began loading (`performance.now()`). Logged once, on stderr, as `startup: inbox painted
+/// <ms> ms after main (…)` with when the engine was open and the page began (the app
+/// benchmark reads it; README, Performance).
+#[tauri::command]
+pub fn startup_painted(startup: State<'_, Startup>, page_ms: f64) {
+    if !startup
+        .painted
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        let ms = startup.started.elapsed().as_secs_f64() * 1000.0;
+        let engine = startup
+            .engine_opened
+            .get()
+            .map_or(f64::NAN, |at| at.as_secs_f64() * 1000.0);
+        eprintln!(
+            "startup: inbox painted {ms:.1} ms after main (engine open at {engine:.1} ms, \
+             page began at {:.1} ms)",
+            ms - page_ms
+        );
+    }
+}
+
 #[tauri::command]
 pub async fn accounts(state: State<'_, EngineState>) -> Answer<Vec<AccountView>> {
     Ok(engine(&state)?.accounts())

@@ -56,10 +56,14 @@ fn open_engine(app: &tauri::AppHandle) -> Result<Engine, CommandError> {
 
 /// Builds and runs the app until its last window closes.
 pub fn run() {
+    // The first thing `main` does: the start-up figure counts from here.
+    let startup = commands::Startup::now();
     let app = tauri::Builder::default()
+        .manage(startup)
         .setup(|app| {
             let handle = app.handle().clone();
             let engine = open_engine(&handle);
+            app.state::<commands::Startup>().engine_opened();
             if let Ok(engine) = &engine {
                 // Push the engine's updates to the window as they happen.
                 let mut updates = engine.subscribe();
@@ -84,6 +88,7 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::startup_painted,
             commands::accounts,
             commands::sign_in,
             commands::sign_out,

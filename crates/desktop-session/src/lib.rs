@@ -72,6 +72,36 @@ pub fn is_child(test: &str) -> bool {
 
 /// Runs `test` again inside its own private D-Bus session, and fails if it fails.
 pub fn run_in_private_session(test: &str, keyring: Keyring) {
+    let (_temp, command) = private_session(keyring);
+    run_child(test, command);
+}
+
+/// Runs this benchmark (a `harness = false` binary named `bench`) again inside its own
+/// private D-Bus session, its output passed through as it comes, and fails if it fails.
+/// The child run is the one where [`is_child`]`(bench)` holds.
+pub fn run_bench_in_private_session(bench: &str, keyring: Keyring) {
+    let (_temp, mut command) = private_session(keyring);
+    command
+        .arg(std::env::current_exe().unwrap())
+        .env(CHILD, bench)
+        // The child must not reach a real desktop.
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    let status = command.status().unwrap_or_else(|error| {
+        panic!(
+            "cannot run {:?}: {error}. Install what the benchmarks need with `scripts/setup-debian`.",
+            command.get_program()
+        )
+    });
+    assert!(
+        status.success(),
+        "the child run of {bench} failed ({status})"
+    );
+}
+
+/// `dbus-run-session` with a bus that activates nothing (and gnome-keyring when asked),
+/// ready for the command to run in it; the directory holds the session's files.
+fn private_session(keyring: Keyring) -> (tempfile::TempDir, Command) {
     let temp = tempfile::tempdir().unwrap();
     let config = temp.path().join("session.conf");
     std::fs::write(&config, BUS_CONFIG).unwrap();
@@ -98,7 +128,7 @@ pub fn run_in_private_session(test: &str, keyring: Keyring) {
             .args(["bash", "-c", WITH_KEYRING, "bash"])
             .env("WAIT_FOR_KEYRING", wait_for_keyring_script());
     }
-    run_child(test, command);
+    (temp, command)
 }
 
 /// `scripts/wait-for-keyring`, found from this crate's directory.

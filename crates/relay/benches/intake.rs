@@ -11,6 +11,10 @@
 //! 2. Latency: 100 websocket clients follow the tenant's stream while webhooks arrive at
 //!    1,000 events/s; the time from starting each POST to each client receiving the event.
 //!
+//! 3. The same throughput requests to a plain webhook-to-SSE relay (`benches/sse-relay`,
+//!    Node.js, built as smee.io's server is; that server is not on npm) with one
+//!    subscriber: what a relay costs that verifies nothing and stores nothing.
+//!
 //! PostgreSQL comes from a private cluster in a temp dir (`ventana-pgtest`, fsync on);
 //! `VENTANA_BENCH_ONLY=sqlite|pg1|pg3` runs one deployment (with the bare server).
 
@@ -131,6 +135,124 @@ async fn bare_hyper_server() -> String {
     format!("http://{address}/webhooks/meta/{APP_ID}")
 }
 
+/// The plain webhook-to-SSE relay (`benches/sse-relay`, built as smee.io's server is)
+/// with one subscriber following the channel, as a desktop would; returns POSTs per
+/// second for each workload, after checking the subscriber got every POST.
+async fn sse_relay_rates(workload: &[(usize, Vec<Signed>)]) -> Vec<(usize, f64)> {
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sse-relay");
+    if !dir.join("node_modules/.package-lock.json").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm (Node.js 20 or newer) is needed for the SSE relay");
+        assert!(status.success(), "npm ci failed in {}", dir.display());
+    }
+    let mut server = tokio::process::Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node (Node.js 20 or newer) is needed for the SSE relay");
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the SSE relay exited");
+        if let Some(port) = line.strip_prefix("listening ") {
+            break port.to_owned();
+        }
+    };
+    let channel = format!("http://127.0.0.1:{port}/{APP_ID}");
+    // One subscriber counting the events it is sent (after the `ready` one).
+    let mut subscription = reqwest::Client::new()
+        .get(&channel)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
+    let subscriber = tokio::spawn(async move {
+        let mut tail = Vec::new();
+        while let Ok(Some(chunk)) = subscription.chunk().await {
+            tail.extend_from_slice(&chunk);
+            let mut events = 0;
+            let mut start = 0;
+            while let Some(at) = tail[start..].windows(2).position(|w| w == b"\n\n") {
+                events += 1;
+                start += at + 2;
+            }
+            tail.drain(..start);
+            counter.fetch_add(events, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    while received.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut rates = Vec::new();
+    let mut expected = 1;
+    for (per_body, requests) in workload {
+        let (elapsed, failures) = blast(std::slice::from_ref(&channel), requests).await;
+        assert_eq!(failures, 0, "the SSE relay failed requests");
+        expected += requests.len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while received.load(std::sync::atomic::Ordering::Relaxed) < expected {
+            assert!(
+                Instant::now() < deadline,
+                "the SSE subscriber missed events"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        rates.push((*per_body, requests.len() as f64 / elapsed.as_secs_f64()));
+    }
+    subscriber.abort();
+    rates
+}
+
+/// CPU time this process's threads have run so far, as (the store's writer thread, all
+/// threads), from `/proc/self/task/*/schedstat` (nanoseconds on CPU). CPU time, unlike
+/// wall time, says what an event costs even when something else shares the machine.
+fn cpu_times() -> (Duration, Duration) {
+    let (mut writer, mut all) = (Duration::ZERO, Duration::ZERO);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (writer, all);
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map(Duration::from_nanos)
+            .unwrap_or_default();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "store-writer" {
+            writer += on_cpu;
+        }
+        all += on_cpu;
+    }
+    // Threads that have exited (tokio's blocking pool) are in the process's own total.
+    let process = std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default();
+    (writer, all.max(process))
+}
+
+/// `node --version`, for the figures' label.
+fn node_version() -> String {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -165,6 +287,9 @@ struct Figures {
     name: String,
     /// Events per second durably committed, by events per POST.
     rates: Vec<(usize, f64)>,
+    /// CPU time per event, by events per POST: (the store's writer, the whole process
+    /// with the load generator).
+    cpu: Vec<(usize, Duration, Duration)>,
     latency: Vec<Duration>,
 }
 
@@ -264,11 +389,20 @@ async fn measure(
 
     // 1. Throughput.
     let mut rates = Vec::new();
+    let mut cpu = Vec::new();
     let mut committed_so_far = 0u64;
     for (per_body, requests) in workload {
+        let before = cpu_times();
         let (elapsed, failures) = blast(&urls, requests).await;
+        let after = cpu_times();
         let head = head_of(&relays[0]).await;
         let events = requests.len() * per_body;
+        let per_event = |d: Duration| d / u32::try_from(events).unwrap();
+        cpu.push((
+            *per_body,
+            per_event(after.0 - before.0),
+            per_event(after.1 - before.1),
+        ));
         assert_eq!(failures, 0, "{name}: some requests failed");
         assert_eq!(
             (head - committed_so_far) as usize,
@@ -379,6 +513,7 @@ async fn measure(
     Figures {
         name,
         rates,
+        cpu,
         latency,
     }
 }
@@ -405,16 +540,23 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
     // The ceiling first, with the same requests and client.
-    let ceiling: Vec<(usize, f64)> = runtime.block_on(async {
+    let ceiling: Vec<(usize, f64, Duration)> = runtime.block_on(async {
         let url = bare_hyper_server().await;
         let mut rates = Vec::new();
         for (per_body, requests) in &workload {
+            let before = cpu_times().1;
             let (elapsed, failures) = blast(std::slice::from_ref(&url), requests).await;
+            let cpu = (cpu_times().1 - before) / u32::try_from(requests.len()).unwrap();
             assert_eq!(failures, 0, "the bare server failed requests");
-            rates.push((*per_body, requests.len() as f64 / elapsed.as_secs_f64()));
+            rates.push((
+                *per_body,
+                requests.len() as f64 / elapsed.as_secs_f64(),
+                cpu,
+            ));
         }
         rates
     });
+    let sse = runtime.block_on(sse_relay_rates(&workload));
     let mut all = Vec::new();
     for backend in backends {
         let dir = tempfile::tempdir().unwrap();
@@ -431,17 +573,25 @@ fn main() {
         "{:<20} {:>16} {:>10} {:>16} {:>10} {:>9} {:>9} {:>9}",
         "", "1 event/POST", "of bare", "10 events/POST", "of bare", "p50", "p99", "max"
     );
-    for (per_body, rate) in &ceiling {
+    for (per_body, rate, cpu) in &ceiling {
         println!(
-            "  bare hyper: {rate:>8.0} POSTs/s with {per_body} event(s) each (200 only, nothing stored)"
+            "  bare hyper: {rate:>8.0} POSTs/s with {per_body} event(s) each (200 only, nothing stored; {:.1} µs CPU per POST, client included)",
+            cpu.as_secs_f64() * 1e6
+        );
+    }
+    for (per_body, rate) in &sse {
+        println!(
+            "  plain SSE relay (smee.io's design, Node {}): {:>8.0} events/s with {per_body} event(s) per POST (one subscriber; nothing verified or stored)",
+            node_version(),
+            rate * *per_body as f64
         );
     }
     for figures in &all {
         let share = |per_body: usize, rate: f64| {
             let bare = ceiling
                 .iter()
-                .find(|(p, _)| *p == per_body)
-                .map(|(_, r)| *r);
+                .find(|(p, _, _)| *p == per_body)
+                .map(|(_, r, _)| *r);
             bare.map(|bare| 100.0 * rate / per_body as f64 / bare)
                 .unwrap_or(f64::NAN)
         };
@@ -460,5 +610,26 @@ fn main() {
             ));
         }
         println!("{row}");
+        let versus: Vec<String> = figures
+            .rates
+            .iter()
+            .filter_map(|(per_body, rate)| {
+                let relay = sse.iter().find(|(p, _)| p == per_body)?.1 * *per_body as f64;
+                Some(format!("{:.1}x with {per_body} per POST", rate / relay))
+            })
+            .collect();
+        println!("{:<20} vs the plain SSE relay: {}", "", versus.join(", "));
+        let cpu: Vec<String> = figures
+            .cpu
+            .iter()
+            .map(|(per_body, writer, all)| {
+                format!(
+                    "{:.1} µs writer / {:.1} µs process with {per_body} per POST",
+                    writer.as_secs_f64() * 1e6,
+                    all.as_secs_f64() * 1e6
+                )
+            })
+            .collect();
+        println!("{:<20} CPU per event: {}", "", cpu.join(", "));
     }
 }

@@ -15,10 +15,17 @@ use ventana_protocol::window::STANDARD_WINDOW;
 /// Lower-case, accents removed, split into words: "¿Hablo con un HUMANO?" → ["hablo",
 /// "con", "un", "humano"].
 fn words(text: &str) -> Vec<String> {
-    text.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase()
+    // Most messages are plain ASCII, which has no accents to take off: lower-casing it
+    // in place gives the same words without decomposing every character.
+    let folded = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.nfd()
+            .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+            .collect::<String>()
+            .to_lowercase()
+    };
+    folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_owned)
@@ -39,20 +46,6 @@ fn customer_text(body: &EventBody) -> Option<&str> {
     }
 }
 
-/// The first escalation keyword found in the message, as a whole word or phrase.
-pub fn escalation_keyword(settings: &ChannelSettings, body: &EventBody) -> Option<String> {
-    let said = words(customer_text(body)?);
-    settings
-        .escalation
-        .keywords
-        .iter()
-        .find(|keyword| {
-            let wanted = words(keyword);
-            !wanted.is_empty() && said.windows(wanted.len()).any(|window| window == wanted)
-        })
-        .cloned()
-}
-
 /// What an opt-out keyword did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consent {
@@ -60,23 +53,72 @@ pub enum Consent {
     OptedIn(ConsentSource),
 }
 
-/// An opt-out or resume keyword, when the message is that keyword alone.
-pub fn consent_keyword(settings: &ChannelSettings, body: &EventBody) -> Option<Consent> {
-    let said = words(customer_text(body)?);
-    let matches = |keywords: &[String]| {
-        keywords
-            .iter()
-            .find(|keyword| {
-                let wanted = words(keyword);
-                !wanted.is_empty() && wanted == said
-            })
-            .cloned()
-    };
-    if let Some(keyword) = matches(&settings.opt_out.stop) {
-        return Some(Consent::OptedOut(ConsentSource::Keyword { keyword }));
+/// A keyword as configured, and the words it matches.
+type Keyword = (String, Vec<String>);
+
+/// A channel's keyword rules, each keyword split into words once (the intake keeps them
+/// with the channel's route), so that a message costs one pass over its own text.
+#[derive(Debug, Clone, Default)]
+pub struct Keywords {
+    escalation: Vec<Keyword>,
+    stop: Vec<Keyword>,
+    resume: Vec<Keyword>,
+}
+
+/// What a channel's keyword rules make of one customer message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Matched {
+    /// The first escalation keyword found, as a whole word or phrase.
+    pub escalation: Option<String>,
+    /// An opt-out or resume keyword, when the message is that keyword alone.
+    pub consent: Option<Consent>,
+}
+
+impl Keywords {
+    pub fn new(settings: &ChannelSettings) -> Self {
+        let compile = |keywords: &[String]| -> Vec<Keyword> {
+            keywords
+                .iter()
+                .map(|keyword| (keyword.clone(), words(keyword)))
+                .filter(|(_, wanted)| !wanted.is_empty())
+                .collect()
+        };
+        Self {
+            escalation: compile(&settings.escalation.keywords),
+            stop: compile(&settings.opt_out.stop),
+            resume: compile(&settings.opt_out.resume),
+        }
     }
-    matches(&settings.opt_out.resume)
-        .map(|keyword| Consent::OptedIn(ConsentSource::Keyword { keyword }))
+
+    pub fn apply(&self, body: &EventBody) -> Matched {
+        let Some(text) = customer_text(body) else {
+            return Matched::default();
+        };
+        if self.escalation.is_empty() && self.stop.is_empty() && self.resume.is_empty() {
+            return Matched::default();
+        }
+        let said = words(text);
+        let escalation = self
+            .escalation
+            .iter()
+            .find(|(_, wanted)| said.windows(wanted.len()).any(|window| window == wanted))
+            .map(|(keyword, _)| keyword.clone());
+        let alone = |keywords: &[Keyword]| {
+            keywords
+                .iter()
+                .find(|(_, wanted)| *wanted == said)
+                .map(|(keyword, _)| ConsentSource::Keyword {
+                    keyword: keyword.clone(),
+                })
+        };
+        let consent = alone(&self.stop)
+            .map(Consent::OptedOut)
+            .or_else(|| alone(&self.resume).map(Consent::OptedIn));
+        Matched {
+            escalation,
+            consent,
+        }
+    }
 }
 
 /// An escalation the sweeper should record, with the stable part of its event id.
@@ -245,6 +287,36 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    fn escalation_keyword(settings: &ChannelSettings, body: &EventBody) -> Option<String> {
+        Keywords::new(settings).apply(body).escalation
+    }
+
+    fn consent_keyword(settings: &ChannelSettings, body: &EventBody) -> Option<Consent> {
+        Keywords::new(settings).apply(body).consent
+    }
+
+    #[test]
+    fn plain_ascii_and_unicode_text_split_into_the_same_words() {
+        assert_eq!(words("Hello, HUMAN agent!"), ["hello", "human", "agent"]);
+        assert_eq!(
+            words("¿Hablo con un HUMANO?"),
+            ["hablo", "con", "un", "humano"]
+        );
+        assert_eq!(words("ATENCIÓN  al cliente"), ["atencion", "al", "cliente"]);
+        assert_eq!(words("...!!!"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_message_can_escalate_and_opt_out_at_once() {
+        let mut settings = ChannelSettings::default();
+        settings.escalation.keywords = vec!["stop".into()];
+        let matched = Keywords::new(&settings).apply(&text("STOP"));
+        assert_eq!(matched.escalation.as_deref(), Some("stop"));
+        assert!(matches!(matched.consent, Some(Consent::OptedOut(_))));
+        // No rules, or a message without text: nothing.
+        assert_eq!(Keywords::default().apply(&text("stop")), Matched::default());
     }
 
     #[test]

@@ -37,6 +37,22 @@ impl Default for ConversationFacts {
     }
 }
 
+impl ConversationFacts {
+    /// The facts once `projection`'s columns are written (a writer that remembers
+    /// conversations keeps its memory equal to the rows this way).
+    pub fn apply(&mut self, projection: &Projection) {
+        if let Some(status) = &projection.status {
+            self.status = status.clone();
+        }
+        if let Some(at) = projection.last_inbound_at {
+            self.last_inbound_at = Some(at);
+        }
+        if let Some(at) = projection.last_outbound_at {
+            self.last_outbound_at = Some(at);
+        }
+    }
+}
+
 /// What to write for one appended event: each `Some` column is set to its value, and the
 /// derived events are appended after it, in the same transaction.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -639,6 +655,46 @@ mod tests {
         }
         assert!(needs_facts(&received()));
         assert!(!needs_facts(&sent(None, Some("k"), agent())));
+    }
+
+    #[test]
+    fn applying_a_projection_sets_exactly_its_columns() {
+        let mut current = facts(ConversationStatus::Resolved, Some(EARLIER), Some(EARLIER));
+        current.apply(&Projection::default());
+        assert_eq!(
+            current,
+            facts(ConversationStatus::Resolved, Some(EARLIER), Some(EARLIER))
+        );
+        current.apply(&Projection {
+            last_inbound_at: Some(at(LATER)),
+            status: Some(ConversationStatus::Open),
+            ..Projection::default()
+        });
+        assert_eq!(
+            current,
+            facts(ConversationStatus::Open, Some(LATER), Some(EARLIER))
+        );
+        current.apply(&Projection {
+            last_outbound_at: Some(at(T0)),
+            ..Projection::default()
+        });
+        assert_eq!(
+            current,
+            facts(ConversationStatus::Open, Some(LATER), Some(T0))
+        );
+        // A received message reopening a resolved conversation: its own projection, then
+        // the derived reopening's, leave what a fresh read of the row would give.
+        let mut resolved = facts(ConversationStatus::Resolved, Some(EARLIER), None);
+        let message = event(received(), T0);
+        let first = projection(&message, &resolved);
+        resolved.apply(&first);
+        assert_eq!(resolved.last_inbound_at, Some(at(T0)));
+        for derived in &first.derived {
+            let mut reopened = event(derived.body.clone(), T0);
+            reopened.contact = None;
+            resolved.apply(&projection(&reopened, &resolved));
+        }
+        assert_eq!(resolved.status, ConversationStatus::Open);
     }
 
     fn reply(sent: bool, sent_as: Option<SentAs>) -> EchoedReply {

@@ -106,6 +106,11 @@ export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>('app_info');
 }
 
+/** Tells the shell the first inbox rows are painted (it logs the start-up time once). */
+export function startupPainted(): Promise<void> {
+  return call<void>('startup_painted', { pageMs: performance.now() });
+}
+
 // ---------------------------------------------------------------------------
 // The desktop API contract (`crates/protocol/src/api.rs`): generated into `contract.ts`
 // and re-exported here under the names the UI uses, so they cannot drift from Rust.

@@ -8,9 +8,10 @@
 
 use crate::credentials::{find_app, secret_purpose, verify_token_purpose};
 use crate::error::{ApiError, ErrorBody};
-use crate::rules::{self, Consent};
+use crate::rules::Consent;
 use crate::state::AppState;
 use crate::store::{Channel, ContactRef, MediaRecord, NewEvent, StoreError};
+use crate::webhook::intake_cache::Route;
 use crate::webhook::normalize::{self, ChannelKey, Incoming, MediaSource};
 use crate::webhook::signature::{self, SignatureError};
 use axum::body::Bytes;
@@ -182,7 +183,7 @@ fn take_in_fast(
     let mut channels = Vec::with_capacity(normalized.events.len());
     for event in &normalized.events {
         match state.intake.cached_channel(&event.channel) {
-            Some(channel) if channel.app_id == app_id => channels.push(channel),
+            Some(route) if route.channel.app_id == app_id => channels.push(route),
             _ => return Fast::Slow,
         }
     }
@@ -193,7 +194,7 @@ fn take_in_fast(
         .events
         .into_iter()
         .zip(channels)
-        .flat_map(|(event, channel)| new_events(event, &channel))
+        .flat_map(|(event, route)| new_events(event, &route))
         .collect();
     if events.is_empty() {
         return Fast::Nothing;
@@ -310,10 +311,10 @@ pub(crate) fn route(
     let mut unknown = BTreeSet::new();
     let mut events = Vec::with_capacity(incoming.len());
     for event in incoming {
-        let Some(channel) = state
+        let Some(route) = state
             .intake
             .channel(&*state.store, &event.channel)?
-            .filter(|c| c.app_id == app_id)
+            .filter(|route| route.channel.app_id == app_id)
         else {
             unknown.insert(format!(
                 "{}:{}",
@@ -321,16 +322,17 @@ pub(crate) fn route(
             ));
             continue;
         };
-        events.extend(new_events(event, &channel));
+        events.extend(new_events(event, &route));
     }
     Ok((events, unknown))
 }
 
-/// A normalised event routed to `channel`'s tenant, followed by what the channel's rules
-/// make of it: an escalation keyword, an opt-out or resume keyword. Derived events take
-/// ids from the event that caused them, so a redelivery derives nothing new.
-fn new_events(event: Incoming, channel: &Channel) -> Vec<NewEvent> {
-    let first = new_event(event, channel);
+/// A normalised event routed to its channel's tenant, followed by what the channel's
+/// rules make of it: an escalation keyword, an opt-out or resume keyword. Derived events
+/// take ids from the event that caused them, so a redelivery derives nothing new.
+fn new_events(event: Incoming, route: &Route) -> Vec<NewEvent> {
+    let first = new_event(event, &route.channel);
+    let matched = route.keywords.apply(&first.body);
     let mut events = Vec::with_capacity(1);
     let derived = |prefix: &str, body: EventBody| NewEvent {
         id: EventId::new(format!("{prefix}:{}", first.id)),
@@ -342,7 +344,7 @@ fn new_events(event: Incoming, channel: &Channel) -> Vec<NewEvent> {
         body,
         media: Vec::new(),
     };
-    if let Some(keyword) = rules::escalation_keyword(&channel.settings, &first.body) {
+    if let Some(keyword) = matched.escalation {
         events.push(derived(
             "escalate:keyword",
             EventBody::Escalated {
@@ -350,7 +352,7 @@ fn new_events(event: Incoming, channel: &Channel) -> Vec<NewEvent> {
             },
         ));
     }
-    match rules::consent_keyword(&channel.settings, &first.body) {
+    match matched.consent {
         Some(Consent::OptedOut(source)) => {
             events.push(derived("optout", EventBody::ContactOptedOut { source }))
         }

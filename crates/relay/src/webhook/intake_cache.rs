@@ -2,6 +2,7 @@
 //! [`IntakeCache::TTL`] so a webhook usually needs no lookup. A leaf, held by the shared
 //! state and used by the intake, the credentials and channel changes alike.
 
+use crate::rules::Keywords;
 use crate::store::{Channel, Storage, StoreError};
 use crate::webhook::normalize::ChannelKey;
 use std::collections::HashMap;
@@ -14,7 +15,22 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct IntakeCache {
     apps: Mutex<HashMap<String, Cached<Arc<[u8]>>>>,
-    channels: Mutex<HashMap<ChannelKey, Cached<Channel>>>,
+    channels: Mutex<HashMap<ChannelKey, Cached<Arc<Route>>>>,
+}
+
+/// A channel as the intake routes to it: its row, and its keyword rules compiled once
+/// (matching them is the intake's costliest step after parsing).
+#[derive(Debug)]
+pub(crate) struct Route {
+    pub(crate) channel: Channel,
+    pub(crate) keywords: Keywords,
+}
+
+impl Route {
+    fn new(channel: Channel) -> Arc<Self> {
+        let keywords = Keywords::new(&channel.settings);
+        Arc::new(Self { channel, keywords })
+    }
 }
 
 /// A value and when it was fetched.
@@ -42,28 +58,28 @@ impl IntakeCache {
         }
     }
 
-    /// The channel for `key` if the cache has a fresh entry (no IO).
-    pub(crate) fn cached_channel(&self, key: &ChannelKey) -> Option<Channel> {
+    /// The route for `key` if the cache has a fresh entry (no IO).
+    pub(crate) fn cached_channel(&self, key: &ChannelKey) -> Option<Arc<Route>> {
         let channels = self.channels.lock().ok()?;
-        let (at, channel) = channels.get(key)?;
-        (at.elapsed() < Self::TTL).then(|| channel.clone())
+        let (at, route) = channels.get(key)?;
+        (at.elapsed() < Self::TTL).then(|| Arc::clone(route))
     }
 
     pub(crate) fn channel(
         &self,
         store: &dyn Storage,
         key: &ChannelKey,
-    ) -> Result<Option<Channel>, StoreError> {
-        if let Ok(channels) = self.channels.lock()
-            && let Some((at, channel)) = channels.get(key)
-            && at.elapsed() < Self::TTL
-        {
-            return Ok(Some(channel.clone()));
+    ) -> Result<Option<Arc<Route>>, StoreError> {
+        if let Some(route) = self.cached_channel(key) {
+            return Ok(Some(route));
         }
-        let found = store.channel_by_external_id(key.kind, &key.external_id)?;
-        if let (Some(channel), Ok(mut channels)) = (&found, self.channels.lock()) {
-            channels.insert(key.clone(), (Instant::now(), channel.clone()));
+        let Some(found) = store.channel_by_external_id(key.kind, &key.external_id)? else {
+            return Ok(None);
+        };
+        let route = Route::new(found);
+        if let Ok(mut channels) = self.channels.lock() {
+            channels.insert(key.clone(), (Instant::now(), Arc::clone(&route)));
         }
-        Ok(found)
+        Ok(Some(route))
     }
 }

@@ -96,7 +96,7 @@ fn all_connected(
         let known = state
             .intake
             .channel(&*state.store, key)?
-            .is_some_and(|channel| channel.app_id == app_id);
+            .is_some_and(|route| route.channel.app_id == app_id);
         if !known {
             return Ok(false);
         }

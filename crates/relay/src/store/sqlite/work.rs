@@ -50,22 +50,36 @@ pub(super) fn reconcile_echo(
 
 /// Keeps the conversation's and contact's state columns true to a new event, and returns
 /// the events it causes (`workflow::projection` decides both): reads the facts the rule
-/// needs, writes what it says.
-pub(super) fn project(connection: &Connection, event: &Event) -> Result<Vec<NewEvent>, StoreError> {
+/// needs (from the writer's memory of the conversation when it has one, else from its
+/// row), writes what it says, and remembers what it wrote.
+pub(super) fn project(
+    connection: &Connection,
+    known: &mut HashMap<String, workflow::ConversationFacts>,
+    event: &Event,
+) -> Result<Vec<NewEvent>, StoreError> {
     let (Some(conversation), contact) = (&event.conversation, &event.contact) else {
         return Ok(Vec::new());
     };
+    let id = conversation.as_str();
     let current = if workflow::needs_facts(&event.body) {
-        match conversation_facts(connection, conversation)? {
-            Some(facts) => facts,
-            // Nothing to project onto (the conversation is gone).
-            None => return Ok(Vec::new()),
+        match known.get(id) {
+            Some(facts) => facts.clone(),
+            None => match conversation_facts(connection, conversation)? {
+                Some(facts) => facts,
+                // Nothing to project onto (the conversation is gone).
+                None => return Ok(Vec::new()),
+            },
         }
     } else {
         workflow::ConversationFacts::default()
     };
     let projection = workflow::projection(event, &current);
-    let id = conversation.as_str();
+    if workflow::needs_facts(&event.body) || known.contains_key(id) {
+        // `current` is the row as it stands when facts were needed; otherwise the memory.
+        let mut facts = known.remove(id).unwrap_or(current);
+        facts.apply(&projection);
+        known.insert(id.to_owned(), facts);
+    }
     if let Some(at) = projection.last_inbound_at {
         connection
             .prepare_cached("UPDATE conversations SET last_inbound_at = ?2 WHERE id = ?1")?
@@ -883,6 +897,9 @@ impl WorkStore for SqliteStore {
                 state
                     .contacts
                     .retain(|_, (id, _, _)| id != contact.as_str());
+                if let Some(conversation) = &conversation {
+                    state.conversations.remove(conversation.as_str());
+                }
 
                 let seq = appended.entries.first().map(|e| e.seq).unwrap_or_default();
                 let erased = ErasureReceipt {
