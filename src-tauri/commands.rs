@@ -10,7 +10,7 @@ use tauri::{Manager, State};
 use ventana_inbox::engine::{AccountView, InboxRow, SearchRow};
 use ventana_inbox::export::{ExportProgress, SavedExport};
 use ventana_inbox::query::{
-    ContactProfile, ConversationSummary, InboxCursor, InboxFilter, MessageView, NoteView,
+    ContactProfile, ConversationSummary, InboxCursor, InboxFilter, InboxPage, MessageView, NoteView,
 };
 use ventana_inbox::sync::SyncState;
 use ventana_inbox::team::{
@@ -22,13 +22,41 @@ use ventana_protocol::api::{
     WorkflowChange,
 };
 
-/// The engine, or why it could not start (shown by every command until it can).
-pub type EngineState = Result<Engine, CommandError>;
+/// The engine once it is open, or why it could not open (then every command answers
+/// that). The window opens first and the engine in the background (its keyring calls, cache
+/// connections and start-up purge took 400 ms the window used to wait for): a command
+/// called before the engine is open waits for it, and never fails for being early.
+pub struct EngineState(tokio::sync::SetOnce<Result<Engine, CommandError>>);
+
+impl EngineState {
+    /// Not open yet.
+    pub fn opening() -> Self {
+        Self(tokio::sync::SetOnce::new())
+    }
+
+    /// The engine opened, or could not: the commands waiting go on with it.
+    pub fn opened(&self, engine: Result<Engine, CommandError>) {
+        // Set once, by the one task that opens it; a second value would be a bug, dropped.
+        let _ = self.0.set(engine);
+    }
+}
+
+impl std::fmt::Debug for EngineState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0.get() {
+            None => "opening",
+            Some(Ok(_)) => "open",
+            Some(Err(_)) => "failed",
+        };
+        f.debug_tuple("EngineState").field(&state).finish()
+    }
+}
 
 type Answer<T> = Result<T, CommandError>;
 
-fn engine<'a>(state: &'a State<'_, EngineState>) -> Answer<&'a Engine> {
-    state.inner().as_ref().map_err(Clone::clone)
+/// The engine, once it is open (waiting for it if needed).
+async fn engine<'a>(state: &'a State<'_, EngineState>) -> Answer<&'a Engine> {
+    state.inner().0.wait().await.as_ref().map_err(Clone::clone)
 }
 
 /// What the UI shows about the running build, and the wire protocol it speaks.
@@ -100,7 +128,7 @@ pub fn startup_painted(startup: State<'_, Startup>, page_ms: f64) {
 
 #[tauri::command]
 pub async fn accounts(state: State<'_, EngineState>) -> Answer<Vec<AccountView>> {
-    Ok(engine(&state)?.accounts())
+    Ok(engine(&state).await?.accounts())
 }
 
 #[tauri::command]
@@ -111,7 +139,8 @@ pub async fn sign_in(
     password: String,
     tenant: Option<String>,
 ) -> Answer<AccountView> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .sign_in(&relay_url, &email, &password, tenant.as_deref())
         .await?)
 }
@@ -122,22 +151,25 @@ pub async fn sign_out(
     account: String,
     remove_cache: bool,
 ) -> Answer<()> {
-    Ok(engine(&state)?.sign_out(&account, remove_cache).await?)
+    Ok(engine(&state)
+        .await?
+        .sign_out(&account, remove_cache)
+        .await?)
 }
 
 #[tauri::command]
 pub async fn set_muted(state: State<'_, EngineState>, account: String, muted: bool) -> Answer<()> {
-    Ok(engine(&state)?.set_muted(&account, muted)?)
+    Ok(engine(&state).await?.set_muted(&account, muted)?)
 }
 
 #[tauri::command]
 pub async fn sync_state(state: State<'_, EngineState>, account: String) -> Answer<SyncState> {
-    Ok(engine(&state)?.sync_state(&account)?)
+    Ok(engine(&state).await?.sync_state(&account)?)
 }
 
 #[tauri::command]
 pub async fn reconnect(state: State<'_, EngineState>) -> Answer<()> {
-    engine(&state)?.reconnect();
+    engine(&state).await?.reconnect();
     Ok(())
 }
 
@@ -147,12 +179,13 @@ pub async fn inbox(
     account: Option<String>,
     filter: Option<InboxFilter>,
     after: Option<InboxCursor>,
+    before: Option<InboxCursor>,
     limit: Option<usize>,
 ) -> Answer<Vec<InboxRow>> {
-    Ok(engine(&state)?.inbox(
+    Ok(engine(&state).await?.inbox_page(
         account.as_deref(),
         &filter.unwrap_or_default(),
-        after.as_ref(),
+        InboxPage::from_cursors(after.as_ref(), before.as_ref()),
         limit.unwrap_or(100).clamp(1, 500),
     )?)
 }
@@ -163,7 +196,9 @@ pub async fn conversation(
     account: String,
     conversation: String,
 ) -> Answer<Option<ConversationSummary>> {
-    Ok(engine(&state)?.conversation(&account, &conversation)?)
+    Ok(engine(&state)
+        .await?
+        .conversation(&account, &conversation)?)
 }
 
 #[tauri::command]
@@ -174,7 +209,7 @@ pub async fn messages(
     before: Option<i64>,
     limit: Option<usize>,
 ) -> Answer<Vec<MessageView>> {
-    Ok(engine(&state)?.messages(
+    Ok(engine(&state).await?.messages(
         &account,
         &conversation,
         before,
@@ -188,7 +223,7 @@ pub async fn notes(
     account: String,
     conversation: String,
 ) -> Answer<Vec<NoteView>> {
-    Ok(engine(&state)?.notes(&account, &conversation)?)
+    Ok(engine(&state).await?.notes(&account, &conversation)?)
 }
 
 #[tauri::command]
@@ -197,7 +232,7 @@ pub async fn mark_read(
     account: String,
     conversation: String,
 ) -> Answer<()> {
-    Ok(engine(&state)?.mark_read(&account, &conversation)?)
+    Ok(engine(&state).await?.mark_read(&account, &conversation)?)
 }
 
 #[tauri::command]
@@ -206,7 +241,9 @@ pub async fn search(
     query: String,
     limit: Option<usize>,
 ) -> Answer<Vec<SearchRow>> {
-    Ok(engine(&state)?.search(&query, limit.unwrap_or(50).clamp(1, 200))?)
+    Ok(engine(&state)
+        .await?
+        .search(&query, limit.unwrap_or(50).clamp(1, 200))?)
 }
 
 #[tauri::command]
@@ -215,7 +252,7 @@ pub async fn contact(
     account: String,
     contact: String,
 ) -> Answer<Option<ContactProfile>> {
-    Ok(engine(&state)?.contact(&account, &contact)?)
+    Ok(engine(&state).await?.contact(&account, &contact)?)
 }
 
 #[tauri::command]
@@ -224,7 +261,7 @@ pub async fn templates(
     account: String,
     channel: String,
 ) -> Answer<Vec<TemplateInfo>> {
-    Ok(engine(&state)?.templates(&account, &channel)?)
+    Ok(engine(&state).await?.templates(&account, &channel)?)
 }
 
 /// What `compose` answers: the queued reply's key and the message's id in the cache.
@@ -235,12 +272,14 @@ pub async fn compose(
     conversation: String,
     draft: Draft,
 ) -> Answer<ventana_inbox::outbox::Queued> {
-    Ok(engine(&state)?.compose(&account, &conversation, &draft)?)
+    Ok(engine(&state)
+        .await?
+        .compose(&account, &conversation, &draft)?)
 }
 
 #[tauri::command]
 pub async fn retry(state: State<'_, EngineState>, account: String, key: String) -> Answer<()> {
-    Ok(engine(&state)?.retry(&account, &key)?)
+    Ok(engine(&state).await?.retry(&account, &key)?)
 }
 
 /// An attachment's bytes go to the UI as raw IPC bytes (no base64); its type is the one the
@@ -251,7 +290,7 @@ pub async fn media(
     account: String,
     media_id: String,
 ) -> Answer<tauri::ipc::Response> {
-    let download = engine(&state)?.media(&account, &media_id).await?;
+    let download = engine(&state).await?.media(&account, &media_id).await?;
     Ok(tauri::ipc::Response::new(download.bytes))
 }
 
@@ -262,7 +301,8 @@ pub async fn update_conversation(
     conversation: String,
     change: WorkflowChange,
 ) -> Answer<Recorded> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .update_conversation(&account, &conversation, &change)
         .await?)
 }
@@ -274,7 +314,8 @@ pub async fn add_note(
     conversation: String,
     text: String,
 ) -> Answer<Recorded> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .add_note(&account, &conversation, &text)
         .await?)
 }
@@ -293,7 +334,10 @@ pub async fn erase_contact(
             format!("Erasure cannot be undone: type {ERASE_WORD} to confirm."),
         ));
     }
-    Ok(engine(&state)?.erase_contact(&account, &contact).await?)
+    Ok(engine(&state)
+        .await?
+        .erase_contact(&account, &contact)
+        .await?)
 }
 
 /// Where exports are saved: `VENTANA_EXPORT_DIR` when set (a fixed place an admin or a
@@ -325,7 +369,8 @@ pub async fn export_contact(
     progress: Channel<ExportProgress>,
 ) -> Answer<SavedExport> {
     let dir = export_dir(&app)?;
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .export_contact(&account, &contact, &dir, |step| {
             // A closed window stops listening; the export still completes.
             let _ = progress.send(step);
@@ -335,7 +380,7 @@ pub async fn export_contact(
 
 #[tauri::command]
 pub async fn channels(state: State<'_, EngineState>, account: String) -> Answer<Vec<ChannelView>> {
-    Ok(engine(&state)?.channels(&account).await?)
+    Ok(engine(&state).await?.channels(&account).await?)
 }
 
 #[tauri::command]
@@ -345,19 +390,20 @@ pub async fn update_channel(
     channel: String,
     change: ChannelPatch,
 ) -> Answer<ChannelView> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .update_channel(&account, &channel, &change)
         .await?)
 }
 
 #[tauri::command]
 pub async fn account_notices(state: State<'_, EngineState>) -> Answer<Vec<AccountNotice>> {
-    Ok(engine(&state)?.account_notices())
+    Ok(engine(&state).await?.account_notices())
 }
 
 #[tauri::command]
 pub async fn dismiss_notice(state: State<'_, EngineState>, id: u64) -> Answer<()> {
-    engine(&state)?.dismiss_notice(id);
+    engine(&state).await?.dismiss_notice(id);
     Ok(())
 }
 
@@ -369,14 +415,15 @@ pub async fn change_password(
     new: String,
     again: String,
 ) -> Answer<()> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .change_password(&account, &current, &new, &again)
         .await?)
 }
 
 #[tauri::command]
 pub async fn agents(state: State<'_, EngineState>, account: String) -> Answer<Vec<AgentRecord>> {
-    Ok(engine(&state)?.agents(&account).await?)
+    Ok(engine(&state).await?.agents(&account).await?)
 }
 
 #[tauri::command]
@@ -387,7 +434,8 @@ pub async fn add_agent(
     role: String,
     name: Option<String>,
 ) -> Answer<NewAgent> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .add_agent(&account, &email, &role, name.as_deref())
         .await?)
 }
@@ -399,7 +447,8 @@ pub async fn update_agent(
     agent: String,
     change: AgentChange,
 ) -> Answer<AgentRecord> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .update_agent(&account, &agent, &change)
         .await?)
 }
@@ -410,7 +459,7 @@ pub async fn remove_agent(
     account: String,
     agent: String,
 ) -> Answer<()> {
-    Ok(engine(&state)?.remove_agent(&account, &agent).await?)
+    Ok(engine(&state).await?.remove_agent(&account, &agent).await?)
 }
 
 #[tauri::command]
@@ -419,7 +468,8 @@ pub async fn reset_agent_password(
     account: String,
     agent: String,
 ) -> Answer<TemporaryPassword> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .reset_agent_password(&account, &agent)
         .await?)
 }
@@ -430,7 +480,10 @@ pub async fn agent_sessions(
     account: String,
     agent: String,
 ) -> Answer<Vec<SessionRecord>> {
-    Ok(engine(&state)?.agent_sessions(&account, &agent).await?)
+    Ok(engine(&state)
+        .await?
+        .agent_sessions(&account, &agent)
+        .await?)
 }
 
 #[tauri::command]
@@ -440,14 +493,15 @@ pub async fn revoke_agent_session(
     agent: String,
     session: String,
 ) -> Answer<()> {
-    Ok(engine(&state)?
+    Ok(engine(&state)
+        .await?
         .revoke_agent_session(&account, &agent, &session)
         .await?)
 }
 
 #[tauri::command]
 pub async fn bot_keys(state: State<'_, EngineState>, account: String) -> Answer<Vec<BotKeyRecord>> {
-    Ok(engine(&state)?.bot_keys(&account).await?)
+    Ok(engine(&state).await?.bot_keys(&account).await?)
 }
 
 #[tauri::command]
@@ -456,7 +510,10 @@ pub async fn create_bot_key(
     account: String,
     name: String,
 ) -> Answer<NewBotKey> {
-    Ok(engine(&state)?.create_bot_key(&account, &name).await?)
+    Ok(engine(&state)
+        .await?
+        .create_bot_key(&account, &name)
+        .await?)
 }
 
 #[tauri::command]
@@ -465,7 +522,7 @@ pub async fn rotate_bot_key(
     account: String,
     key: String,
 ) -> Answer<NewBotKey> {
-    Ok(engine(&state)?.rotate_bot_key(&account, &key).await?)
+    Ok(engine(&state).await?.rotate_bot_key(&account, &key).await?)
 }
 
 #[tauri::command]
@@ -474,5 +531,5 @@ pub async fn revoke_bot_key(
     account: String,
     key: String,
 ) -> Answer<()> {
-    Ok(engine(&state)?.revoke_bot_key(&account, &key).await?)
+    Ok(engine(&state).await?.revoke_bot_key(&account, &key).await?)
 }

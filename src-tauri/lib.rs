@@ -25,7 +25,8 @@ pub const OPEN_EVENT: &str = "open-conversation";
 
 /// Opens the engine in the app's data dir (`VENTANA_DATA_DIR` overrides it, for tests and
 /// demos), with the OS keyring and desktop notifications whose clicks open the
-/// conversation in the window.
+/// conversation in the window. Called where tokio's runtime is entered (the engine spawns
+/// its accounts' tasks on it).
 fn open_engine(app: &tauri::AppHandle) -> Result<Engine, CommandError> {
     let data_dir = match std::env::var_os("VENTANA_DATA_DIR") {
         Some(dir) => std::path::PathBuf::from(dir),
@@ -42,17 +43,70 @@ fn open_engine(app: &tauri::AppHandle) -> Result<Engine, CommandError> {
         }
         let _ = clicks.emit(OPEN_EVENT, &request);
     });
-    let config = EngineConfig::new(data_dir);
-    // The engine's tasks run on Tauri's tokio runtime.
-    tauri::async_runtime::block_on(async {
-        Engine::open(
-            config,
-            Arc::new(KeyringStore::new(KEYRING_SERVICE)),
-            Arc::new(notifier),
-        )
-    })
+    Engine::open(
+        EngineConfig::new(data_dir),
+        Arc::new(KeyringStore::new(KEYRING_SERVICE)),
+        Arc::new(notifier),
+    )
     .map_err(CommandError::from)
 }
+
+/// Opens the engine off the window's thread, then hands it to the commands waiting in
+/// [`commands::EngineState`] and pushes its updates to the window as they happen.
+fn open_engine_in_background(handle: tauri::AppHandle) {
+    // A blocking task: opening reads the keyring over D-Bus and the cache from disk, and
+    // the runtime is entered there, so the engine's own tasks land on Tauri's runtime.
+    tauri::async_runtime::spawn_blocking(move || {
+        let engine = open_engine(&handle);
+        handle.state::<commands::Startup>().engine_opened();
+        if let Ok(engine) = &engine {
+            let mut updates = engine.subscribe();
+            let window = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    match updates.recv().await {
+                        Ok(update) => {
+                            let _ = window.emit(UPDATE_EVENT, &update);
+                        }
+                        // Too far behind: tell the UI to reload what it shows.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let _ =
+                                window.emit(UPDATE_EVENT, serde_json::json!({"type": "reload"}));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        handle.state::<commands::EngineState>().opened(engine);
+    });
+}
+
+/// WebKitGTK keeps caches sized for a browser (decoded resources of pages visited, pages
+/// kept for going back); the app is one page served from its own bundle, so the smallest
+/// cache model and no back/forward cache cost nothing and spare the web process memory.
+#[cfg(target_os = "linux")]
+fn lighten_web_view(app: &tauri::App) {
+    use webkit2gtk::{CacheModel, SettingsExt, WebContextExt, WebViewExt};
+    let Some(window) = app.get_webview_window("main") else {
+        return;
+    };
+    let applied = window.with_webview(|webview| {
+        let view = webview.inner();
+        if let Some(context) = view.context() {
+            context.set_cache_model(CacheModel::DocumentViewer);
+        }
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings.set_enable_page_cache(false);
+        }
+    });
+    if let Err(error) = applied {
+        eprintln!("ventana: the web view's cache settings were not applied: {error}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lighten_web_view(_app: &tauri::App) {}
 
 /// Builds and runs the app until its last window closes.
 pub fn run() {
@@ -60,30 +114,12 @@ pub fn run() {
     let startup = commands::Startup::now();
     let app = tauri::Builder::default()
         .manage(startup)
+        .manage(commands::EngineState::opening())
         .setup(|app| {
-            let handle = app.handle().clone();
-            let engine = open_engine(&handle);
-            app.state::<commands::Startup>().engine_opened();
-            if let Ok(engine) = &engine {
-                // Push the engine's updates to the window as they happen.
-                let mut updates = engine.subscribe();
-                tauri::async_runtime::spawn(async move {
-                    loop {
-                        match updates.recv().await {
-                            Ok(update) => {
-                                let _ = handle.emit(UPDATE_EVENT, &update);
-                            }
-                            // Too far behind: tell the UI to reload what it shows.
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                                let _ = handle
-                                    .emit(UPDATE_EVENT, serde_json::json!({"type": "reload"}));
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                        }
-                    }
-                });
-            }
-            app.manage::<commands::EngineState>(engine);
+            // The window shows (and the UI loads) while the engine opens; the UI's first
+            // commands wait for it.
+            open_engine_in_background(app.handle().clone());
+            lighten_web_view(app);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages_by_conversation",
         sql: include_str!("../../../migrations/0003_messages_by_conversation.sql"),
     },
+    Migration {
+        version: 4,
+        name: "unread_index",
+        sql: include_str!("../../../migrations/0004_unread_index.sql"),
+    },
 ];
 
 /// Why a cache could not be opened.
@@ -138,6 +143,13 @@ impl Cache {
         let mut connection = connection;
         migrate(&mut connection, MIGRATIONS)?;
         Ok(Self { connection })
+    }
+
+    /// Caps this connection's page cache at `kib` KiB (SQLite frees pages beyond it).
+    pub fn limit_page_cache(&self, kib: u32) -> Result<(), CacheError> {
+        self.connection
+            .pragma_update(None, "cache_size", -i64::from(kib))?;
+        Ok(())
     }
 
     /// The connection, for the modules that own the cache's tables.

@@ -858,6 +858,11 @@ impl Engine {
         let key = CacheKey::from_bytes(cache_key);
         let writer = Cache::open(&path, &key)?;
         let reader = Cache::open(&path, &key)?;
+        // The reader serves the UI: a page of the inbox, a conversation's newest messages, a
+        // search. Scrolling the whole inbox reads every conversation once, which filled its
+        // 32 MB page cache and kept it filled; 8 MB holds what the UI reads again. The
+        // writer keeps 32 MB: a sync's batches of thousands of events rewrite many pages.
+        reader.limit_page_cache(8 * 1024)?;
         let media = MediaStore::open(&dir.join("media"), MediaKey::from_bytes(media_key))?;
         let cutoff = Utc::now() - self.shared.config.media_retention;
         if let Err(error) = media.purge_older_than(cutoff.into()) {
@@ -1062,6 +1067,19 @@ impl Engine {
         after: Option<&InboxCursor>,
         limit: usize,
     ) -> Result<Vec<InboxRow>, EngineError> {
+        let page = after.map_or(query::InboxPage::First, query::InboxPage::After);
+        self.inbox_page(account, filter, page, limit)
+    }
+
+    /// A page of the inbox across accounts (or one), newest activity first: the first, the
+    /// one after a row, or the `limit` rows just before a row.
+    pub fn inbox_page(
+        &self,
+        account: Option<&str>,
+        filter: &InboxFilter,
+        page: query::InboxPage<'_>,
+        limit: usize,
+    ) -> Result<Vec<InboxRow>, EngineError> {
         let now = Utc::now();
         let mut rows = Vec::new();
         for handle in self.all() {
@@ -1069,15 +1087,15 @@ impl Engine {
             if account.is_some_and(|wanted| wanted != record.id) {
                 continue;
             }
-            let page = query::inbox(
+            let found = query::inbox_page(
                 locked(&handle.reader).connection(),
                 filter,
                 &record.agent_id,
-                after,
+                page,
                 limit,
                 now,
             )?;
-            rows.extend(page.into_iter().map(|conversation| InboxRow {
+            rows.extend(found.into_iter().map(|conversation| InboxRow {
                 account: record.id.clone(),
                 conversation,
             }));
@@ -1086,7 +1104,13 @@ impl Engine {
             (&b.conversation.last_activity_at, &b.conversation.id)
                 .cmp(&(&a.conversation.last_activity_at, &a.conversation.id))
         });
-        rows.truncate(limit);
+        if matches!(page, query::InboxPage::Before(_)) {
+            // The rows nearest above the cursor are the last ones in the list's order.
+            let extra = rows.len().saturating_sub(limit);
+            rows.drain(..extra);
+        } else {
+            rows.truncate(limit);
+        }
         Ok(rows)
     }
 

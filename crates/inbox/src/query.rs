@@ -86,12 +86,48 @@ const SUMMARY_FROM: &str = "FROM conversations c
      LEFT JOIN channels ch ON ch.id = c.channel_id
      LEFT JOIN messages m ON m.rowid = c.last_message_rowid";
 
+/// Which page of the inbox: the first, the one after a row or the one before a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxPage<'a> {
+    First,
+    /// The rows that sort below the cursor's row (older activity).
+    After(&'a InboxCursor),
+    /// The rows that sort just above the cursor's row (newer activity): what a list that
+    /// let go of its top rows loads when it is scrolled back up.
+    Before(&'a InboxCursor),
+}
+
+impl<'a> InboxPage<'a> {
+    /// `after` and `before` as a command receives them; `before` wins when both are given.
+    pub fn from_cursors(after: Option<&'a InboxCursor>, before: Option<&'a InboxCursor>) -> Self {
+        match (after, before) {
+            (_, Some(cursor)) => Self::Before(cursor),
+            (Some(cursor), None) => Self::After(cursor),
+            (None, None) => Self::First,
+        }
+    }
+}
+
 /// A page of the inbox, newest activity first.
 pub fn inbox(
     connection: &Connection,
     filter: &InboxFilter,
     me: &str,
     after: Option<&InboxCursor>,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<ConversationSummary>, CacheError> {
+    let page = after.map_or(InboxPage::First, InboxPage::After);
+    inbox_page(connection, filter, me, page, limit, now)
+}
+
+/// A page of the inbox, newest activity first (a page `Before` a row too: the `limit` rows
+/// nearest above it, in the list's order).
+pub fn inbox_page(
+    connection: &Connection,
+    filter: &InboxFilter,
+    me: &str,
+    page: InboxPage<'_>,
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Vec<ConversationSummary>, CacheError> {
@@ -145,7 +181,13 @@ pub fn inbox(
             Box::new(label.clone()),
         );
     }
-    if let Some(cursor) = after {
+    let (cursor, compare, order) = match page {
+        InboxPage::First => (None, "<", "DESC"),
+        InboxPage::After(cursor) => (Some(cursor), "<", "DESC"),
+        // Walked upwards from the row, then turned round into the list's order.
+        InboxPage::Before(cursor) => (Some(cursor), ">", "ASC"),
+    };
+    if let Some(cursor) = cursor {
         // The cursor's time is compared as text with the stored form, so it is put in that
         // form whatever RFC 3339 shape the caller sent (`…:00Z` and `…:00.000Z` are equal).
         let at = parse(&cursor.last_activity_at)
@@ -154,14 +196,14 @@ pub fn inbox(
         values.push(Box::new(at));
         values.push(Box::new(cursor.id.clone()));
         clauses.push(format!(
-            "(c.last_activity_at, c.id) < (?{}, ?{})",
+            "(c.last_activity_at, c.id) {compare} (?{}, ?{})",
             values.len() - 1,
             values.len()
         ));
     }
     values.push(Box::new(limit as i64));
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM} {} ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?{}",
+        "SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM} {} ORDER BY c.last_activity_at {order}, c.id {order} LIMIT ?{}",
         if clauses.is_empty() {
             String::new()
         } else {
@@ -174,7 +216,11 @@ pub fn inbox(
         rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
         |row| summary(row, now),
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
+    if matches!(page, InboxPage::Before(_)) {
+        rows.reverse();
+    }
+    Ok(rows)
 }
 
 /// One conversation's row, as the inbox shows it.
@@ -592,13 +638,13 @@ pub fn contact(connection: &Connection, id: &str) -> Result<Option<ContactProfil
     Ok(Some(profile))
 }
 
+/// The unread total: `WHERE unread > 0` lets SQLite sum the small partial index of unread
+/// conversations (`migrations/0004`) instead of walking every conversation.
+const UNREAD_TOTAL: &str = "SELECT coalesce(sum(unread), 0) FROM conversations WHERE unread > 0";
+
 /// The cache's unread total (the app's badge).
 pub fn unread_total(connection: &Connection) -> Result<u64, CacheError> {
-    Ok(connection.query_row(
-        "SELECT coalesce(sum(unread), 0) FROM conversations",
-        [],
-        |row| row.get::<_, i64>(0),
-    )? as u64)
+    Ok(connection.query_row(UNREAD_TOTAL, [], |row| row.get::<_, i64>(0))? as u64)
 }
 
 /// Who a conversation is assigned to and its contact's name, for deciding whether a new
@@ -637,6 +683,32 @@ mod tests {
                 row.get::<_, String>(3)
             })?
             .collect()
+    }
+
+    #[test]
+    fn the_unread_total_reads_only_the_index_of_unread_conversations() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let cache = Cache::open(&dir.path().join("cache.db"), &CacheKey::from_bytes([4; 32]))?;
+        let c = cache.connection();
+        let steps = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {UNREAD_TOTAL}"))?
+            .query_map([], |row| row.get::<_, String>(3))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("COVERING INDEX conversations_unread")),
+            "{steps:?}"
+        );
+        c.execute_batch(
+            "INSERT INTO conversations (id, channel_id, contact_id, last_activity_at, key, unread)
+             VALUES ('a', 'ch', 'ct', '', 1, 2), ('b', 'ch', 'ct', '', 2, 0),
+                    ('c', 'ch', 'ct', '', 3, 5);",
+        )?;
+        assert_eq!(unread_total(c)?, 7);
+        c.execute("UPDATE conversations SET unread = 0 WHERE id = 'c'", [])?;
+        assert_eq!(unread_total(c)?, 2);
+        Ok(())
     }
 
     #[test]

@@ -371,6 +371,75 @@ fn the_inbox_filters_and_pages_newest_first() {
     assert_eq!(second[0].id, "c19");
 }
 
+/// Keyset pages over many conversations with the same activity time (the same second, as
+/// WhatsApp gives it): walking down after each page's last row, and back up before each
+/// page's first row, sees every conversation once, in the list's order.
+#[test]
+fn keyset_pages_down_and_back_up_see_every_conversation_once_whatever_the_ties() {
+    let mut fx = Fixture::new();
+    // 57 conversations over 6 distinct times, most of them tied.
+    let events: Vec<Event> = (0..57)
+        .map(|i| text(&format!("m{i}"), &format!("c{i:02}"), i % 6, "hola"))
+        .collect();
+    fx.apply(events);
+    let conn = fx.cache.connection();
+    let all: Vec<String> = query::inbox(conn, &InboxFilter::default(), "ag_me", None, 100, at(60))
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(all.len(), 57);
+    let cursor_of = |row: &query::ConversationSummary| query::InboxCursor {
+        // As the UI sends it back: the JSON form of the time.
+        last_activity_at: serde_json::to_value(row.last_activity_at)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        id: row.id.clone(),
+    };
+    let mut down = Vec::new();
+    let mut page = query::InboxPage::First;
+    let mut cursor;
+    loop {
+        let rows =
+            query::inbox_page(conn, &InboxFilter::default(), "ag_me", page, 7, at(60)).unwrap();
+        down.extend(rows.iter().map(|row| row.id.clone()));
+        let Some(last) = rows.last() else { break };
+        cursor = cursor_of(last);
+        page = query::InboxPage::After(&cursor);
+        if rows.len() < 7 {
+            break;
+        }
+    }
+    assert_eq!(down, all);
+
+    let bottom = query::inbox(conn, &InboxFilter::default(), "ag_me", None, 100, at(60))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut up = vec![bottom.id.clone()];
+    let mut cursor = cursor_of(&bottom);
+    loop {
+        let rows = query::inbox_page(
+            conn,
+            &InboxFilter::default(),
+            "ag_me",
+            query::InboxPage::Before(&cursor),
+            7,
+            at(60),
+        )
+        .unwrap();
+        // Each page comes in the list's order, ending just above the cursor's row.
+        up.splice(0..0, rows.iter().map(|row| row.id.clone()));
+        match rows.first() {
+            Some(first) if rows.len() == 7 => cursor = cursor_of(first),
+            _ => break,
+        }
+    }
+    assert_eq!(up, all);
+}
+
 #[test]
 fn a_cache_from_a_newer_version_or_with_an_edited_migration_is_refused() {
     let dir = tempfile::tempdir().unwrap();

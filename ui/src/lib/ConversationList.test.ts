@@ -55,6 +55,26 @@ describe('ConversationList', () => {
     expect(onmore).toHaveBeenCalled();
   });
 
+  it('places the rows it holds below the rows let go above, and asks for those near them', async () => {
+    const onearlier = vi.fn();
+    const onmore = vi.fn();
+    render(ConversationList, { title: 'All', rows: rows(100), offset: 5_000, exhausted: true, onmore, onearlier });
+    const viewport = screen.getByRole('listbox', { name: 'All' });
+    // The list is as tall as everything above plus what is held.
+    expect((viewport.firstElementChild as HTMLElement).style.height).toBe(`${76 * 5_100}px`);
+    viewport.scrollTop = 76 * 5_050;
+    await fireEvent.scroll(viewport);
+    expect(screen.getAllByTestId('conversation-row').map((r) => r.dataset.conversationId)).toContain('c50');
+    onearlier.mockClear();
+    viewport.scrollTop = 76 * 5_060;
+    await fireEvent.scroll(viewport);
+    expect(onearlier).not.toHaveBeenCalled();
+    viewport.scrollTop = 76 * 5_010;
+    await fireEvent.scroll(viewport);
+    expect(onearlier).toHaveBeenCalled();
+    expect(onmore).not.toHaveBeenCalled();
+  });
+
   it('does not ask for more once the list is exhausted', () => {
     const onmore = vi.fn();
     render(ConversationList, { title: 'All', rows: rows(10), exhausted: true, onmore });

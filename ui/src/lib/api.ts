@@ -459,13 +459,17 @@ export const reconnect = () => call<void>('reconnect');
 export const inbox = (options: {
   account?: string;
   filter?: InboxFilter;
+  /** The page after this row (older activity). */
   after?: InboxCursor;
+  /** The page just before this row (newer activity), in the list's order. */
+  before?: InboxCursor;
   limit?: number;
 }) =>
   call<InboxRow[]>('inbox', {
     account: options.account ?? null,
     filter: options.filter ?? null,
     after: options.after ?? null,
+    before: options.before ?? null,
     limit: options.limit ?? null,
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scrollToRow, visibleSlice, wantsMore } from './windowedList';
+import { scrollToRow, visibleSlice, wantsEarlier, wantsMore } from './windowedList';
 
 describe('visibleSlice', () => {
   it('renders only the rows in view plus overscan at 100,000 rows', () => {
@@ -39,5 +39,14 @@ describe('scrollToRow', () => {
     expect(scrollToRow(5, 0, 600, 50)).toBeNull();
     expect(scrollToRow(20, 0, 600, 50)).toBe(21 * 50 - 600);
     expect(scrollToRow(2, 500, 600, 50)).toBe(100);
+  });
+});
+
+describe('wantsEarlier', () => {
+  it('asks for the rows before the held ones only when some were let go and the view nears them', () => {
+    expect(wantsEarlier(0, 0)).toBe(false);
+    expect(wantsEarlier(1_030, 1_000)).toBe(true);
+    expect(wantsEarlier(1_041, 1_000)).toBe(false);
+    expect(wantsEarlier(500, 1_000)).toBe(true);
   });
 });

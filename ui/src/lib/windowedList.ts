@@ -36,6 +36,12 @@ export function wantsMore(end: number, loaded: number, exhausted: boolean, thres
   return !exhausted && loaded - end <= threshold;
 }
 
+/** Whether the rendered slice is close enough to the first held row (`offset` rows from the
+ * top, those above let go) to load the rows before it. */
+export function wantsEarlier(start: number, offset: number, threshold = 40): boolean {
+  return offset > 0 && start - offset <= threshold;
+}
+
 /** The scrollTop that brings row `index` fully into view, or `null` if it already is. */
 export function scrollToRow(
   index: number,

@@ -966,6 +966,12 @@ fn queued_group(store: &dyn Storage) {
         expected += 1;
     }
     assert_eq!(seqs(store, &acme), (1..=59).collect::<Vec<_>>());
+    // The head is what was committed, and the next append follows it.
+    assert_eq!(store.head(&acme).unwrap(), 59);
+    let next = store
+        .append(vec![message(&acme, &page, "msg:61", "u1", None)])
+        .unwrap();
+    assert_eq!(next.entries[0].seq, 60);
 }
 
 fn retention(store: &dyn Storage) {
