@@ -15,21 +15,35 @@ use ventana_protocol::window::STANDARD_WINDOW;
 /// Lower-case, accents removed, split into words: "¿Hablo con un HUMANO?" → ["hablo",
 /// "con", "un", "humano"].
 fn words(text: &str) -> Vec<String> {
+    split(&fold(text)).into_iter().map(str::to_owned).collect()
+}
+
+/// Lower-case with accents removed.
+fn fold(text: &str) -> String {
     // Most messages are plain ASCII, which has no accents to take off: lower-casing it
     // in place gives the same words without decomposing every character.
-    let folded = if text.is_ascii() {
+    if text.is_ascii() {
         text.to_ascii_lowercase()
     } else {
         text.nfd()
             .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
             .collect::<String>()
             .to_lowercase()
-    };
+    }
+}
+
+/// The words of folded text, borrowed from it: a message is matched without a string
+/// per word.
+fn split(folded: &str) -> Vec<&str> {
     folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_owned)
         .collect()
+}
+
+/// Whether the words said are exactly the words wanted.
+fn same(said: &[&str], wanted: &[String]) -> bool {
+    said.len() == wanted.len() && said.iter().zip(wanted).all(|(a, b)| *a == b)
 }
 
 /// The text a customer typed or tapped, if any.
@@ -97,16 +111,20 @@ impl Keywords {
         if self.escalation.is_empty() && self.stop.is_empty() && self.resume.is_empty() {
             return Matched::default();
         }
-        let said = words(text);
+        let folded = fold(text);
+        let said = split(&folded);
         let escalation = self
             .escalation
             .iter()
-            .find(|(_, wanted)| said.windows(wanted.len()).any(|window| window == wanted))
+            .find(|(_, wanted)| {
+                said.windows(wanted.len())
+                    .any(|window| same(window, wanted))
+            })
             .map(|(keyword, _)| keyword.clone());
         let alone = |keywords: &[Keyword]| {
             keywords
                 .iter()
-                .find(|(_, wanted)| *wanted == said)
+                .find(|(_, wanted)| same(&said, wanted))
                 .map(|(keyword, _)| ConsentSource::Keyword {
                     keyword: keyword.clone(),
                 })

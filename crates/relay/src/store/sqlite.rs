@@ -395,7 +395,8 @@ fn write_loop(connection: Connection, queue: mpsc::Receiver<Job>) {
             }
         }
         let mut completions = Vec::with_capacity(group.len());
-        let began = connection.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut began = connection.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let jobs_in_group = group.len();
         let mut jobs = group.into_iter().peekable();
         while let Some(job) = jobs.next() {
             if !began {
@@ -419,7 +420,18 @@ fn write_loop(connection: Connection, queue: mpsc::Receiver<Job>) {
                             run.push(next);
                         }
                     }
-                    append_run(&connection, &mut state, run, &mut completions);
+                    let in_transaction = if run.len() == jobs_in_group {
+                        InTransaction::Alone
+                    } else {
+                        InTransaction::Shared
+                    };
+                    began = append_run(
+                        &connection,
+                        &mut state,
+                        run,
+                        in_transaction,
+                        &mut completions,
+                    );
                 }
                 job => completions.push(in_savepoint(&connection, &mut state, job)),
             }
@@ -471,28 +483,45 @@ fn in_savepoint(connection: &Connection, state: &mut WriterState, job: Job) -> C
     completion
 }
 
-/// Runs consecutive appends in one savepoint. Should one fail (rare: a constraint, a
-/// full disk), the savepoint is rolled back and each runs again in a savepoint of its
-/// own, from a copy of its events, so that only the failing one fails, as it would have
-/// alone.
+/// Whether a run of appends is the whole of its group's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InTransaction {
+    /// Nothing else is in the transaction: it can be rolled back and begun again.
+    Alone,
+    /// Other jobs share the transaction (their work cannot be redone), so the run needs a
+    /// savepoint of its own.
+    Shared,
+}
+
+/// Runs consecutive appends together. Should one fail (rare: a constraint, a full disk),
+/// what the run wrote is undone and each runs again in a savepoint of its own, from a
+/// copy of its events, so that only the failing one fails, as it would have alone.
+///
+/// A run alone in its transaction (the usual group of webhook intake) needs no savepoint:
+/// the transaction is undone by a rollback, which in WAL mode only drops pages from the
+/// cache, while a savepoint copies the first change to every page it touches into its
+/// journal. Returns whether the group's transaction is still open (a failed run that
+/// could not begin it again completes its appends as failed).
 fn append_run(
     connection: &Connection,
     state: &mut WriterState,
     run: Vec<AppendJob>,
+    in_transaction: InTransaction,
     completions: &mut Vec<Completion>,
-) {
-    if run.len() == 1 {
+) -> bool {
+    if run.len() == 1 && in_transaction == InTransaction::Shared {
         completions.extend(
             run.into_iter()
                 .map(|job| in_savepoint(connection, state, Job::Append(job))),
         );
-        return;
+        return true;
     }
+    let alone = in_transaction == InTransaction::Alone;
     let (batches, dones): (Vec<_>, Vec<_>) =
         run.into_iter().map(|job| (job.events, job.done)).unzip();
     let copies = batches.clone();
     let before = state.unflushed.clone();
-    let opened = run_cached(connection, "SAVEPOINT appends");
+    let opened = alone || run_cached(connection, "SAVEPOINT appends");
     let mut results = Vec::with_capacity(batches.len());
     if opened {
         for events in batches {
@@ -505,18 +534,29 @@ fn append_run(
             }
         }
     }
-    if results.len() == dones.len() && run_cached(connection, "RELEASE appends") {
+    if results.len() == dones.len() && (alone || run_cached(connection, "RELEASE appends")) {
         let outcomes = dones.into_iter().zip(results);
         completions.extend(outcomes.map(|(done, appended)| done(Ok(appended))));
-        return;
+        return true;
     }
-    if opened
+    state.reset(before);
+    if alone {
+        let undone = connection.execute_batch("ROLLBACK").is_ok();
+        if !(undone && connection.execute_batch("BEGIN IMMEDIATE").is_ok()) {
+            tracing::error!("the group's transaction could not be begun again");
+            completions.extend(
+                dones
+                    .into_iter()
+                    .map(|done| done(Err(StoreError::CommitFailed))),
+            );
+            return false;
+        }
+    } else if opened
         && !(run_cached(connection, "ROLLBACK TO appends")
             && run_cached(connection, "RELEASE appends"))
     {
         tracing::error!("savepoint could not be closed");
     }
-    state.reset(before);
     for (events, done) in copies.into_iter().zip(dones) {
         completions.push(in_savepoint(
             connection,
@@ -524,6 +564,7 @@ fn append_run(
             Job::Append(AppendJob { events, done }),
         ));
     }
+    true
 }
 
 fn channel_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Channel, String)> {
@@ -1165,6 +1206,14 @@ mod tests {
     /// numbers reach their row once, when the group is about to commit.
     #[test]
     fn a_failing_append_in_a_run_fails_alone_and_the_sequence_is_written_at_commit() {
+        // Alone in its transaction the run is undone by a rollback and the transaction
+        // begun again; sharing it, by its savepoint. Either way only the failing one fails.
+        for in_transaction in [InTransaction::Alone, InTransaction::Shared] {
+            a_failing_append_fails_alone(in_transaction);
+        }
+    }
+
+    fn a_failing_append_fails_alone(in_transaction: InTransaction) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.db");
         let channel = {
@@ -1218,14 +1267,21 @@ mod tests {
         let mut state = WriterState::default();
         let mut completions = Vec::new();
         connection.execute_batch("BEGIN IMMEDIATE").unwrap();
-        append_run(&connection, &mut state, run, &mut completions);
-        assert_eq!(completions.len(), 3);
+        assert!(append_run(
+            &connection,
+            &mut state,
+            run,
+            in_transaction,
+            &mut completions
+        ));
+        assert_eq!(completions.len(), 3, "{in_transaction:?}");
         assert_eq!(last_seq_row(&connection), 0, "written before the commit");
         assert!(flush_last_seq(&connection, &mut state));
         connection.execute_batch("COMMIT").unwrap();
         assert_eq!(
             *outcomes.lock().unwrap(),
-            vec![Some(vec![1]), None, Some(vec![2, 3])]
+            vec![Some(vec![1]), None, Some(vec![2, 3])],
+            "{in_transaction:?}"
         );
         assert_eq!(last_seq_row(&connection), 3);
         let logged: i64 = connection
