@@ -254,6 +254,69 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         .expect("metasim received the reply");
     assert_eq!(sent.body["messaging_type"], "RESPONSE", "{}", sent.body);
     assert_eq!(sent.body["message"]["text"], reply);
+
+    // Quoting: Reply on the customer's message shows it above the composer; the reply goes
+    // out with the Send API's `reply_to`, and its bubble shows the quote.
+    let clicked = app
+        .js(
+            "const b = [...document.querySelectorAll('[data-testid=\"message\"]')]
+                 .filter(e => e.innerText.includes(arguments[0]) && !e.querySelector('[data-testid=\"quote\"]')).pop();
+             const r = b && b.querySelector('[data-testid=\"reply-to-message\"]');
+             if (r) r.click();
+             return !!r;",
+            vec![Value::from("e2e-live")],
+        )
+        .await;
+    assert_eq!(
+        clicked,
+        Value::Bool(true),
+        "the customer's bubble offers Reply"
+    );
+    app.wait_for("[data-testid=\"composer-quote\"]").await;
+    let quoting = app
+        .texts("[data-testid=\"composer-quote\"]")
+        .await
+        .join(" ");
+    assert!(
+        quoting.contains("trail runners"),
+        "the quote above the composer: {quoting:?}"
+    );
+    let quoted_reply = "Size 44 is in stock, yes (e2e-quote)";
+    send_reply(&app, quoted_reply).await;
+    until_reply_state(&app, quoted_reply, &["sent", "delivered", "read"]).await;
+    let sent = demo
+        .sim
+        .sends()
+        .into_iter()
+        .find(|send| send.body["message"]["text"] == quoted_reply)
+        .expect("metasim received the quoted reply");
+    assert_eq!(
+        sent.body["reply_to"],
+        serde_json::json!({"mid": "m_e2e_live"}),
+        "{}",
+        sent.body
+    );
+    let bubble_quote = app
+        .js(
+            "const b = [...document.querySelectorAll('[data-testid=\"message\"]')]
+                 .filter(e => e.innerText.includes(arguments[0])).pop();
+             const q = b && b.querySelector('[data-testid=\"quote\"]');
+             return q ? q.innerText : null;",
+            vec![Value::from("e2e-quote")],
+        )
+        .await;
+    assert!(
+        bubble_quote
+            .as_str()
+            .is_some_and(|q| q.contains("trail runners")),
+        "the sent bubble shows what it quotes: {bubble_quote}"
+    );
+    assert!(
+        app.texts("[data-testid=\"composer-quote\"]")
+            .await
+            .is_empty(),
+        "the quote left the composer once sent"
+    );
     app.screenshot("conversation").await;
 
     // Messenger at 30 hours: the composer says HUMAN_AGENT before anything is typed, and
@@ -326,6 +389,21 @@ async fn an_admin_works_the_inbox_from_sign_in_to_erasure_and_offline_search() {
         }
     })
     .await;
+    // The sent template reads as its text, its name kept small beside it.
+    app.until("the template's text in its bubble", || async {
+        let shown = app
+            .texts("[data-testid=\"template-text\"]")
+            .await
+            .join(" | ");
+        if shown.contains("Hola Rosa") && shown.contains("#4411") {
+            Ok(())
+        } else {
+            Err(shown)
+        }
+    })
+    .await;
+    let names = app.texts("[data-testid=\"template-name\"]").await.join(" ");
+    assert!(names.contains("support_followup_v1"), "{names:?}");
 
     // An escalation raises a desktop notification; clicking it opens the conversation.
     // (Notices of the scenario's own recent escalations came at sign-in: cleared first.)

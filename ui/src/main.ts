@@ -1,6 +1,10 @@
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
+import { startTheme } from './lib/theme';
+
+// Before the first paint, so a dark choice never flashes light.
+startTheme();
 
 const target = document.getElementById('app');
 if (!target) {

@@ -893,7 +893,7 @@ fn record_sent(
             // `message_status` on the key, so the state is left for that.
             tx.prepare_cached(
                 "UPDATE messages SET event_id = ?2, message_id = coalesce(?3, message_id),
-                     sent_as = ?4, occurred_at = ?5,
+                     sent_as = ?4, occurred_at = ?5, reply_to = coalesce(?6, reply_to),
                      state = CASE WHEN ?3 IS NOT NULL AND state IN ('queued', 'sending', 'failed')
                                   THEN 'sent' ELSE state END,
                      failure = CASE WHEN ?3 IS NOT NULL THEN NULL ELSE failure END
@@ -904,7 +904,8 @@ fn record_sent(
                 event.id.as_str(),
                 message.message_id.as_ref().map(|id| id.as_str()),
                 sent_as,
-                at
+                at,
+                message.reply_to.as_ref().map(|id| id.as_str()),
             ])?;
             return Ok(rowid);
         }
@@ -1305,9 +1306,7 @@ mod tests {
             cache.cache.connection_mut(),
             "ag_1",
             "c1",
-            &ventana_protocol::api::Draft::Text {
-                text: "your refund is approved".into(),
-            },
+            &ventana_protocol::api::Draft::text("your refund is approved"),
             at(1),
         )?;
         assert_eq!(cache.found("refund")?, 1);

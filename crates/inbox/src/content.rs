@@ -63,11 +63,42 @@ pub fn searchable_text(content: &MessageContent) -> Option<String> {
         MessageContent::Button { text, .. } => Some(text.clone()),
         MessageContent::Postback { title, .. } => Some(title.clone()),
         MessageContent::Referral(referral) => join(vec![referral.headline.as_deref()]),
+        // What the customer read, when the event carries it; else the name and values.
+        MessageContent::Template(template) if template.text.is_some() => template.text.clone(),
         MessageContent::Template(template) => {
             let mut parts = vec![Some(template.name.as_str())];
             parts.extend(template.body_parameters.iter().map(|p| Some(p.as_str())));
             join(parts)
         }
         MessageContent::Unsupported { description } => description.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ventana_protocol::event::{TemplateCategory, TemplateMessage};
+
+    #[test]
+    fn a_template_is_found_and_previewed_by_the_text_the_customer_read() {
+        let template = |text: Option<&str>| {
+            MessageContent::Template(TemplateMessage {
+                name: "order_update".into(),
+                language: "es".into(),
+                category: TemplateCategory::Utility,
+                body_parameters: vec!["Ana".into(), "#42".into()],
+                text: text.map(str::to_owned),
+            })
+        };
+        assert_eq!(
+            searchable_text(&template(Some("Hola Ana, tu pedido #42 salió"))).as_deref(),
+            Some("Hola Ana, tu pedido #42 salió")
+        );
+        // An older event without the text: its name and values, as before.
+        let older = searchable_text(&template(None)).unwrap_or_default();
+        assert!(
+            older.contains("order_update") && older.contains("#42"),
+            "{older}"
+        );
     }
 }

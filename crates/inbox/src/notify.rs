@@ -201,7 +201,10 @@ fn message_preview(content: &MessageContent) -> String {
             }
             _ => "Arrived from an ad or a link".to_owned(),
         },
-        MessageContent::Template(template) => format!("Template: {}", template.name),
+        MessageContent::Template(template) => template
+            .text
+            .clone()
+            .unwrap_or_else(|| format!("Template: {}", template.name)),
         MessageContent::Unsupported { .. } => {
             "Sent something Ventana can't show; open the conversation".to_owned()
         }

@@ -53,27 +53,30 @@ impl From<rusqlite::Error> for OutboxError {
 /// the contract's (`Draft::to_content`, as the relay logs it), with the template's
 /// category from the cached templates.
 fn content_of(connection: &Connection, channel: &str, key: &str, draft: &Draft) -> MessageContent {
-    let category: Option<String> = match draft {
+    let known: Option<(String, String)> = match draft {
         Draft::Template { name, language, .. } => connection
             .query_row(
-                "SELECT category FROM templates WHERE channel_id = ?1 AND name = ?2 AND language = ?3",
+                "SELECT category, body FROM templates
+                 WHERE channel_id = ?1 AND name = ?2 AND language = ?3",
                 params![channel, name, language],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .ok()
             .flatten(),
         Draft::Text { .. } | Draft::Attachment { .. } => None,
     };
+    let (category, body) = known.unzip();
     draft.to_content(
         &IdempotencyKey::new(key),
         template_category(category.as_deref().unwrap_or_default()),
+        body.as_deref(),
     )
 }
 
 fn is_empty(draft: &Draft) -> bool {
     match draft {
-        Draft::Text { text } => text.trim().is_empty(),
+        Draft::Text { text, .. } => text.trim().is_empty(),
         Draft::Attachment { url, .. } => url.trim().is_empty(),
         Draft::Template { name, .. } => name.trim().is_empty(),
     }
@@ -143,8 +146,9 @@ fn insert_queued(
     let seq = place::next_seq(tx)?;
     tx.execute(
         "INSERT INTO messages (rowid, seq, conversation_key, conversation_id, contact_id,
-             idempotency_key, direction, sender, kind, text, content, occurred_at, state)
-         VALUES (?9, ?10, ?11, ?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued')",
+             idempotency_key, direction, sender, kind, text, content, occurred_at, state,
+             reply_to)
+         VALUES (?9, ?10, ?11, ?1, ?2, ?3, 'out', ?4, ?5, ?6, ?7, ?8, 'queued', ?12)",
         params![
             conversation,
             contact,
@@ -157,6 +161,8 @@ fn insert_queued(
             rowid,
             seq,
             next.range.key,
+            // The quote shows on the queued bubble at once, offline too.
+            draft.reply_to(),
         ],
     )?;
     tx.execute(

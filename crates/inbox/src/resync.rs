@@ -116,9 +116,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let draft = Draft::Text {
-            text: "on its way".into(),
-        };
+        let draft = Draft::text("on its way");
         let now = Utc::now();
         let (kept, _) =
             outbox::compose(cache.connection_mut(), "agent-1", "conv-a", &draft, now).unwrap();

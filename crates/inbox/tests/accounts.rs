@@ -666,22 +666,10 @@ async fn a_relay_restored_from_a_backup_makes_the_cache_start_over_keeping_unsen
     })
     .await;
     let kept = engine
-        .compose(
-            &id,
-            &rosa,
-            &Draft::Text {
-                text: "Sí, la tenemos (kept)".into(),
-            },
-        )
+        .compose(&id, &rosa, &Draft::text("Sí, la tenemos (kept)"))
         .unwrap();
     engine
-        .compose(
-            &id,
-            &luis,
-            &Draft::Text {
-                text: "¡Hola! (lost)".into(),
-            },
-        )
+        .compose(&id, &luis, &Draft::text("¡Hola! (lost)"))
         .unwrap();
     std::fs::remove_dir_all(&world.relay_dir).unwrap();
     copy_dir(&backup, &world.relay_dir);

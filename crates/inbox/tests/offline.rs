@@ -117,18 +117,21 @@ async fn an_agent_reads_searches_and_replies_offline_and_the_reply_goes_out_once
     assert_eq!(highlighted, ["Dónde", "azulado"]);
     assert_eq!(engine.search("order", 10).unwrap().len(), 10);
 
-    // A reply written offline is queued, shown at once, and counted.
+    // A reply written offline, quoting Rosa's last message, is queued, shown at once
+    // with its quote, and counted.
     let queued = engine
         .compose(
             &id,
             &conversation,
             &Draft::Text {
                 text: "Shipped today, Rosa!".into(),
+                reply_to: Some("m_rosa_39".into()),
             },
         )
         .unwrap();
     let shown = engine.messages(&id, &conversation, None, 1).unwrap();
     assert_eq!(shown[0].state, "queued");
+    assert_eq!(shown[0].reply_to.as_deref(), Some("m_rosa_39"));
     assert_eq!(
         shown[0].idempotency_key.as_deref(),
         Some(queued.key.as_str())
@@ -155,6 +158,12 @@ async fn an_agent_reads_searches_and_replies_offline_and_the_reply_goes_out_once
         .filter(|send| send.metadata.as_deref() == Some(&format!("ventana:{}", queued.key)))
         .collect();
     assert_eq!(sends.len(), 1, "sent exactly once");
+    // The queued reply kept its quote through the outage: Meta got the Send API's
+    // `reply_to`, and the sent message still shows what it quotes.
+    assert_eq!(
+        sends[0].body["reply_to"],
+        serde_json::json!({"mid": "m_rosa_39"})
+    );
     let messages = engine.messages(&id, &conversation, None, 100).unwrap();
     let mine: Vec<_> = messages.iter().filter(|m| m.direction == "out").collect();
     assert_eq!(
@@ -167,6 +176,7 @@ async fn an_agent_reads_searches_and_replies_offline_and_the_reply_goes_out_once
         Some(sends[0].message_id.as_str())
     );
     assert_eq!(mine[0].sent_as.as_deref(), Some("standard"));
+    assert_eq!(mine[0].reply_to.as_deref(), Some("m_rosa_39"));
     assert_eq!(engine.accounts()[0].queued, 0);
     // Replying marks the conversation read and is now its last message.
     let row = engine.conversation(&id, &conversation).unwrap().unwrap();
@@ -245,13 +255,7 @@ async fn a_refused_reply_says_why_and_a_failed_one_is_retried_under_its_own_key(
         ventana_protocol::ReplyMode::Closed(ventana_protocol::window::ClosedReason::Expired)
     );
     let refused = engine
-        .compose(
-            &id,
-            &rosa.id,
-            &Draft::Text {
-                text: "Sorry for the wait".into(),
-            },
-        )
+        .compose(&id, &rosa.id, &Draft::text("Sorry for the wait"))
         .unwrap();
     eventually(30, "the relay's refusal", || {
         engine.messages(&id, &rosa.id, None, 1).unwrap()[0].state == "failed"
@@ -273,13 +277,7 @@ async fn a_refused_reply_says_why_and_a_failed_one_is_retried_under_its_own_key(
         .sim
         .fail_next(PAGE_ID, 1, ventana_metasim::Failure::Undeliverable);
     let reply = engine
-        .compose(
-            &id,
-            &luis.id,
-            &Draft::Text {
-                text: "Here is your tracking link".into(),
-            },
-        )
+        .compose(&id, &luis.id, &Draft::text("Here is your tracking link"))
         .unwrap();
     eventually(30, "Meta's refusal to reach the desktop", || {
         engine.messages(&id, &luis.id, None, 1).unwrap()[0].state == "failed"

@@ -8,6 +8,7 @@
 
 use crate::event::{
     Event, Media, MessageContent, SendFailure, SentAs, TemplateCategory, TemplateMessage,
+    render_template,
 };
 use crate::ids::{IdempotencyKey, MediaId};
 use crate::{ChannelKind, ChannelSettings};
@@ -76,6 +77,11 @@ pub enum AttachmentKind {
 pub enum Draft {
     Text {
         text: String,
+        /// The message this reply quotes (a `wamid` or `mid` of this conversation);
+        /// WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        reply_to: Option<String>,
     },
     /// A file the platform fetches from `url` (http(s)).
     Attachment {
@@ -83,6 +89,11 @@ pub enum Draft {
         url: String,
         caption: Option<String>,
         filename: Option<String>,
+        /// The message this reply quotes (a `wamid` or `mid` of this conversation);
+        /// WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        reply_to: Option<String>,
     },
     /// An approved WhatsApp template, with its body parameters in order.
     Template {
@@ -90,10 +101,32 @@ pub enum Draft {
         language: String,
         #[serde(default)]
         parameters: Vec<String>,
+        /// The message this reply quotes (a `wamid` or `mid` of this conversation);
+        /// WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        reply_to: Option<String>,
     },
 }
 
 impl Draft {
+    /// A plain text reply that quotes nothing.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text {
+            text: text.into(),
+            reply_to: None,
+        }
+    }
+
+    /// The message this reply quotes, if any.
+    pub fn reply_to(&self) -> Option<&str> {
+        match self {
+            Self::Text { reply_to, .. }
+            | Self::Attachment { reply_to, .. }
+            | Self::Template { reply_to, .. } => reply_to.as_deref(),
+        }
+    }
+
     /// The media id an attachment reply is known by, in the log and on every desktop:
     /// `out:<idempotency key>`, the relay's record of where the file is (its URL is not an
     /// id: it may be long, and it is not what `GET /v1/media/{id}` serves).
@@ -102,11 +135,17 @@ impl Draft {
     }
 
     /// The message this draft becomes, as the log (and the desktop's outbox, before the
-    /// log has it) shows it. `category` is the template's, looked up by whoever holds the
-    /// templates; it is ignored for other drafts.
-    pub fn to_content(&self, key: &IdempotencyKey, category: TemplateCategory) -> MessageContent {
+    /// log has it) shows it. `category` and `body` (its text with `{{n}}` placeholders)
+    /// are the template's, looked up by whoever holds the templates; they are ignored for
+    /// other drafts. With the body, the message carries its rendered text.
+    pub fn to_content(
+        &self,
+        key: &IdempotencyKey,
+        category: TemplateCategory,
+        body: Option<&str>,
+    ) -> MessageContent {
         match self {
-            Self::Text { text } => MessageContent::Text { body: text.clone() },
+            Self::Text { text, .. } => MessageContent::Text { body: text.clone() },
             Self::Attachment {
                 attachment,
                 caption,
@@ -131,11 +170,15 @@ impl Draft {
                 name,
                 language,
                 parameters,
+                ..
             } => MessageContent::Template(TemplateMessage {
                 name: name.clone(),
                 language: language.clone(),
                 category,
                 body_parameters: parameters.clone(),
+                text: body
+                    .filter(|body| !body.trim().is_empty())
+                    .map(|body| render_template(body, parameters)),
             }),
         }
     }
@@ -374,8 +417,10 @@ mod tests {
             url: "https://example.com/a.pdf".into(),
             caption: Some("the invoice".into()),
             filename: Some("a.pdf".into()),
+            reply_to: None,
         };
-        let MessageContent::Document(media) = draft.to_content(&key, TemplateCategory::Utility)
+        let MessageContent::Document(media) =
+            draft.to_content(&key, TemplateCategory::Utility, None)
         else {
             panic!("a document draft is a document");
         };
@@ -385,14 +430,44 @@ mod tests {
             name: "offer".into(),
             language: "es".into(),
             parameters: vec!["Ana".into()],
+            reply_to: None,
         };
         assert!(matches!(
-            template.to_content(&key, template_category("MARKETING")),
+            template.to_content(&key, template_category("MARKETING"), None),
             MessageContent::Template(TemplateMessage {
                 category: TemplateCategory::Marketing,
+                text: None,
                 ..
             })
         ));
+        let MessageContent::Template(rendered) = template.to_content(
+            &key,
+            TemplateCategory::Utility,
+            Some("Hola {{1}}, tu oferta"),
+        ) else {
+            panic!("a template draft is a template");
+        };
+        assert_eq!(rendered.text.as_deref(), Some("Hola Ana, tu oferta"));
+    }
+
+    #[test]
+    fn a_quote_travels_with_the_draft_and_is_absent_when_unused() {
+        // Without a quote the JSON is what it was before quotes existed, so replies stored
+        // (and hashed) earlier read and compare the same.
+        assert_eq!(
+            serde_json::to_string(&Draft::text("hola")).ok().as_deref(),
+            Some(r#"{"kind":"text","text":"hola"}"#)
+        );
+        let quoting: Draft =
+            serde_json::from_str(r#"{"kind":"text","text":"sí","reply_to":"wamid.A"}"#)
+                .unwrap_or_else(|_| Draft::text("unreadable"));
+        assert_eq!(quoting.reply_to(), Some("wamid.A"));
+        assert_eq!(Draft::text("hola").reply_to(), None);
+        let template: Draft = serde_json::from_str(
+            r#"{"kind":"template","name":"t","language":"es","reply_to":"wamid.B"}"#,
+        )
+        .unwrap_or_else(|_| Draft::text("unreadable"));
+        assert_eq!(template.reply_to(), Some("wamid.B"));
     }
 
     #[test]

@@ -253,6 +253,40 @@ pub struct TemplateMessage {
     pub category: TemplateCategory,
     /// The body's parameters, in order.
     pub body_parameters: Vec<String>,
+    /// The body as the customer reads it, its `{{n}}` filled in ([`render_template`]),
+    /// when whoever sent it knew the template's text; absent in older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A template's body with its parameters filled in: `{{1}}` is the first parameter,
+/// `{{2}}` the second… (spaces inside the braces allowed, as Meta's editor writes them).
+/// A placeholder without a parameter, or anything that is not one, stays as written.
+pub fn render_template(body: &str, parameters: &[String]) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let filled = after.find("}}").and_then(|end| {
+            let n = after[..end].trim().parse::<usize>().ok()?;
+            let value = parameters.get(n.checked_sub(1)?)?;
+            Some((value, end))
+        });
+        match filled {
+            Some((value, end)) => {
+                out.push_str(value);
+                rest = &after[end + 2..];
+            }
+            None => {
+                // Not a placeholder here; the next brace may begin one (`{{{1}}}`).
+                out.push('{');
+                rest = &rest[start + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Meta's template categories; only marketing is blocked by an opt-out.
@@ -450,6 +484,35 @@ pub enum ChannelConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_render_their_parameters_in_place() {
+        let p = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("Hola {{1}}", &["Rosa"], "Hola Rosa"),
+            (
+                "Hi {{1}}, order {{2}} ships {{3}}.",
+                &["Ana", "#42", "today"],
+                "Hi Ana, order #42 ships today.",
+            ),
+            ("{{2}} before {{1}}", &["b", "a"], "a before b"),
+            ("twice {{1}} {{1}}", &["x"], "twice x x"),
+            ("spaces {{ 1 }}", &["ok"], "spaces ok"),
+            ("missing {{2}}", &["only one"], "missing {{2}}"),
+            ("zero {{0}}", &["x"], "zero {{0}}"),
+            ("not a number {{name}}", &["x"], "not a number {{name}}"),
+            ("unclosed {{1", &["x"], "unclosed {{1"),
+            ("no placeholders", &["x"], "no placeholders"),
+            ("", &[], ""),
+            ("ñandú {{1}}… ✓", &["café"], "ñandú café… ✓"),
+            // A parameter is text, never read as a placeholder again.
+            ("{{1}} and {{2}}", &["{{2}}", "b"], "{{2}} and b"),
+            ("braces {{{1}}}", &["x"], "braces {x}"),
+        ];
+        for (body, parameters, want) in cases {
+            assert_eq!(render_template(body, &p(parameters)), *want, "{body:?}");
+        }
+    }
 
     fn failed() -> DeliveryStatus {
         DeliveryStatus::Failed {

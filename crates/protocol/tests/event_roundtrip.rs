@@ -102,14 +102,16 @@ fn content() -> impl Strategy<Value = MessageContent> {
             text(),
             text(),
             template_category(),
-            prop::collection::vec(text(), 0..4)
+            prop::collection::vec(text(), 0..4),
+            opt_text(),
         )
-            .prop_map(|(name, language, category, body_parameters)| {
+            .prop_map(|(name, language, category, body_parameters, text)| {
                 MessageContent::Template(TemplateMessage {
                     name,
                     language,
                     category,
                     body_parameters,
+                    text,
                 })
             }),
         opt_text().prop_map(|description| MessageContent::Unsupported { description }),

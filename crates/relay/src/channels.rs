@@ -10,7 +10,7 @@ use crate::credentials::token_purpose;
 use crate::error::{ApiError, ErrorBody, blocking};
 use crate::state::AppState;
 use crate::store::{AuditRecord, Channel, ChannelChange, Role, Template};
-use crate::templates::{body_parameter_count, sync_templates};
+use crate::templates::{body_parameter_count, body_text, sync_templates};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -194,22 +194,6 @@ pub struct TemplateView {
     pub info: TemplateInfo,
     #[schema(value_type = Object)]
     pub components: serde_json::Value,
-}
-
-/// The text of the template's BODY component.
-fn body_text(components: &serde_json::Value) -> String {
-    components
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            c["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case("body"))
-        })
-        .and_then(|body| body["text"].as_str())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn approved(templates: Vec<Template>) -> Vec<TemplateView> {

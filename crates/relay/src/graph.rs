@@ -93,7 +93,7 @@ pub fn send_body(outgoing: &Outgoing) -> Value {
 
 fn messaging_body(outgoing: &Outgoing) -> Value {
     let message = match &outgoing.payload {
-        Draft::Text { text } => json!({ "text": text }),
+        Draft::Text { text, .. } => json!({ "text": text }),
         Draft::Attachment {
             attachment: kind,
             url,
@@ -114,6 +114,10 @@ fn messaging_body(outgoing: &Outgoing) -> Value {
             body["tag"] = json!("HUMAN_AGENT");
         }
         SendAs::Standard | SendAs::Template => body["messaging_type"] = json!("RESPONSE"),
+    }
+    if let Some(mid) = outgoing.payload.reply_to() {
+        // A quoted reply: the Send API's top-level `reply_to` (reference §5a).
+        body["reply_to"] = json!({ "mid": mid });
     }
     if outgoing.kind == ChannelKind::Messenger {
         // Messenger echoes `metadata` in `message_echoes` (reference §5a, §5d).
@@ -137,7 +141,7 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
         "biz_opaque_callback_data": outgoing.correlation,
     });
     match &outgoing.payload {
-        Draft::Text { text } => {
+        Draft::Text { text, .. } => {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
         }
@@ -146,6 +150,7 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
             url,
             caption,
             filename,
+            ..
         } => {
             let kind_name = whatsapp_type(*kind);
             let mut media = json!({ "link": url });
@@ -162,6 +167,7 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
             name,
             language,
             parameters: body_parameters,
+            ..
         } => {
             let mut template = json!({
                 "name": name,
@@ -177,6 +183,10 @@ fn whatsapp_body(outgoing: &Outgoing) -> Value {
             body["type"] = json!("template");
             body["template"] = template;
         }
+    }
+    if let Some(wamid) = outgoing.payload.reply_to() {
+        // A quoted reply (reference §5c).
+        body["context"] = json!({ "message_id": wamid });
     }
     body
 }
@@ -637,9 +647,7 @@ mod tests {
     fn messenger_replies_are_responses_or_tagged() {
         let standard = send_body(&outgoing(
             ChannelKind::Messenger,
-            Draft::Text {
-                text: "hola".into(),
-            },
+            Draft::text("hola"),
             SendAs::Standard,
         ));
         assert_eq!(standard["messaging_type"], "RESPONSE");
@@ -648,16 +656,14 @@ mod tests {
         assert_eq!(standard["message"]["text"], "hola");
         let tagged = send_body(&outgoing(
             ChannelKind::Messenger,
-            Draft::Text {
-                text: "hola".into(),
-            },
+            Draft::text("hola"),
             SendAs::HumanAgentTag,
         ));
         assert_eq!(tagged["messaging_type"], "MESSAGE_TAG");
         assert_eq!(tagged["tag"], "HUMAN_AGENT");
         let instagram = send_body(&outgoing(
             ChannelKind::Instagram,
-            Draft::Text { text: "hi".into() },
+            Draft::text("hi"),
             SendAs::HumanAgentTag,
         ));
         assert_eq!(instagram["tag"], "HUMAN_AGENT");
@@ -668,9 +674,7 @@ mod tests {
     fn whatsapp_bodies_match_the_fixtures_shape() {
         let text = send_body(&outgoing(
             ChannelKind::WhatsApp,
-            Draft::Text {
-                text: "hola".into(),
-            },
+            Draft::text("hola"),
             SendAs::Standard,
         ));
         assert_eq!(text["to"], "+15551234567");
@@ -683,6 +687,7 @@ mod tests {
                 name: "order_update".into(),
                 language: "es".into(),
                 parameters: vec!["Ana".into(), "#42".into()],
+                reply_to: None,
             },
             SendAs::Template,
         ));
@@ -714,11 +719,74 @@ mod tests {
                 url: "https://example.com/a.pdf".into(),
                 caption: Some("invoice".into()),
                 filename: Some("a.pdf".into()),
+                reply_to: None,
             },
             SendAs::Standard,
         ));
         assert_eq!(document["document"]["link"], "https://example.com/a.pdf");
         assert_eq!(document["document"]["filename"], "a.pdf");
+    }
+
+    #[test]
+    fn quoted_replies_carry_each_platforms_field() {
+        let quoting = |text: &str, id: &str| Draft::Text {
+            text: text.into(),
+            reply_to: Some(id.into()),
+        };
+        let whatsapp = send_body(&outgoing(
+            ChannelKind::WhatsApp,
+            quoting("sí", "wamid.Q1"),
+            SendAs::Standard,
+        ));
+        assert_eq!(
+            whatsapp,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "+15551234567",
+                "biz_opaque_callback_data": "ventana:k1",
+                "type": "text",
+                "text": { "preview_url": false, "body": "sí" },
+                "context": { "message_id": "wamid.Q1" },
+            })
+        );
+        let messenger = send_body(&outgoing(
+            ChannelKind::Messenger,
+            quoting("sí", "m_Q1"),
+            SendAs::Standard,
+        ));
+        assert_eq!(
+            messenger,
+            json!({
+                "recipient": { "id": "15551234567" },
+                "messaging_type": "RESPONSE",
+                "message": { "text": "sí" },
+                "reply_to": { "mid": "m_Q1" },
+                "metadata": "ventana:k1",
+            })
+        );
+        let instagram = send_body(&outgoing(
+            ChannelKind::Instagram,
+            quoting("ok", "aWdfZAG1"),
+            SendAs::HumanAgentTag,
+        ));
+        assert_eq!(
+            instagram,
+            json!({
+                "recipient": { "id": "15551234567" },
+                "messaging_type": "MESSAGE_TAG",
+                "tag": "HUMAN_AGENT",
+                "message": { "text": "ok" },
+                "reply_to": { "mid": "aWdfZAG1" },
+            })
+        );
+        // No quote, no field.
+        let plain = send_body(&outgoing(
+            ChannelKind::WhatsApp,
+            Draft::text("x"),
+            SendAs::Standard,
+        ));
+        assert!(plain.get("context").is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::store::{
     AuditRecord, ConversationState, MediaRecord, NewEvent, ReplyOutcome, ReplyRecord, ReplyState,
     Reservation, Template,
 };
-use crate::templates::body_parameter_count;
+use crate::templates::{body_parameter_count, body_text};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
@@ -115,8 +115,9 @@ fn check_draft(
     // What the agent proposes (for the window policy), the template's category and the
     // attachment's record: the content the log shows is the contract's
     // (`Draft::to_content`), the same the desktop's outbox shows before the log has it.
+    let mut body = None;
     let (proposed, category, media) = match draft {
-        Draft::Text { text } => {
+        Draft::Text { text, .. } => {
             check_text(kind, text).map_err(invalid)?;
             (
                 ProposedReply::FreeForm,
@@ -147,6 +148,7 @@ fn check_draft(
             name,
             language,
             parameters,
+            ..
         } => {
             if kind != ChannelKind::WhatsApp {
                 return Err(ApiError::new(
@@ -180,12 +182,13 @@ fn check_draft(
                 return Err(invalid("template parameters cannot be empty"));
             }
             let category = template_category(&template.category);
+            body = Some(body_text(&template.components));
             (ProposedReply::Template { category }, category, Vec::new())
         }
     };
     Ok(Checked {
         payload: draft.clone(),
-        content: draft.to_content(key, category),
+        content: draft.to_content(key, category, body.as_deref()),
         proposed,
         media,
     })
@@ -285,6 +288,36 @@ fn refused(refusal: Refusal, window: &ReplyWindow, now: DateTime<Utc>) -> ApiErr
     )
 }
 
+/// A quoted message must be one of this conversation's (received or sent, not erased):
+/// Meta would otherwise quote nothing, or another customer's message.
+async fn check_quote(
+    state: &Arc<AppState>,
+    tenant: &ventana_protocol::ids::TenantId,
+    conversation: &ventana_protocol::ids::ConversationId,
+    quoted: &str,
+) -> Result<(), ApiError> {
+    if quoted.trim().is_empty() || quoted.len() > 256 {
+        return Err(invalid(
+            "reply_to must be the id of a message of this conversation",
+        ));
+    }
+    let store = Arc::clone(&state.store);
+    let (t, c, q) = (tenant.clone(), conversation.clone(), quoted.to_owned());
+    let known = blocking("reading the quoted message", move || {
+        store.message_in_conversation(&t, &c, &q)
+    })
+    .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_quoted_message",
+            format!("the quoted message {quoted:?} is not a message of this conversation"),
+        ))
+    }
+}
+
 fn request_hash(conversation: &str, draft: &Draft) -> Result<[u8; 32], ApiError> {
     let json = serde_json::to_string(&(conversation, draft))
         .map_err(|e| ApiError::internal("hashing the reply", e))?;
@@ -334,6 +367,9 @@ pub async fn submit(
         Vec::new()
     };
     let checked = check_draft(&draft, &conversation, &templates, &key)?;
+    if let Some(quoted) = draft.reply_to() {
+        check_quote(state, &tenant, &conversation_id, quoted).await?;
+    }
     let now = Utc::now();
     let window = window_for(&conversation, replier.kind(), now);
     window
@@ -660,7 +696,7 @@ async fn finish(
     let draft: Option<Draft> = serde_json::from_str(&record.request).ok();
     let content = match (&checked, &draft) {
         (Some(checked), _) => checked.content.clone(),
-        (None, Some(Draft::Text { text })) => MessageContent::Text { body: text.clone() },
+        (None, Some(Draft::Text { text, .. })) => MessageContent::Text { body: text.clone() },
         _ => MessageContent::Unsupported {
             description: Some("a reply that could not be sent".into()),
         },
@@ -684,7 +720,7 @@ async fn finish(
             content: content.clone(),
             sender: record.sender.clone(),
             sent_as: record.sent_as.unwrap_or(SentAs::Unknown),
-            reply_to: None,
+            reply_to: draft.as_ref().and_then(Draft::reply_to).map(MessageId::new),
         })
     };
     let attempt = record.attempts;

@@ -9,6 +9,22 @@ use crate::store::Channel;
 use std::sync::Arc;
 use ventana_protocol::ChannelKind;
 
+/// The text of the template's BODY component (with its `{{n}}` placeholders).
+pub fn body_text(components: &serde_json::Value) -> String {
+    components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            c["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("body"))
+        })
+        .and_then(|body| body["text"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// How many `{{n}}` parameters a template's body has.
 pub fn body_parameter_count(components: &serde_json::Value) -> usize {
     let body = components.as_array().into_iter().flatten().find(|c| {

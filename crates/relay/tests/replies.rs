@@ -434,6 +434,17 @@ async fn whatsapp_after_24_hours_takes_only_an_approved_template() {
     assert_eq!(sent["sent_as"], "template");
     let send = world.sim.sends().pop().unwrap();
     assert_eq!(send.template.unwrap().name, "support_followup_v1");
+    // The log carries the text the customer reads, so previews and bubbles show it.
+    let events = world.events().await;
+    let logged = events
+        .iter()
+        .find(|e| e["type"] == "message_sent" && e["idempotency_key"] == "k-tpl")
+        .unwrap();
+    assert_eq!(logged["content"]["name"], "support_followup_v1");
+    assert_eq!(
+        logged["content"]["text"],
+        "Hola Rosa, te escribimos por tu solicitud #4521. Responde a este mensaje para continuar la conversación."
+    );
     assert_eq!(
         send.biz_opaque_callback_data.as_deref(),
         Some("ventana:k-tpl")
@@ -778,4 +789,139 @@ async fn a_reply_in_flight_when_its_contact_is_erased_fails_and_recreates_nothin
         )
         .unwrap();
     assert_eq!(found, 0, "no contact row for the erased number");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_quotes_a_message_of_its_conversation_and_nothing_else() {
+    let world = world().await;
+    let wa = world
+        .customer_wrote(
+            PHONE_NUMBER_ID,
+            "5215512340001",
+            "¿tienen talla M?",
+            TimeDelta::hours(1),
+        )
+        .await;
+    let page = world
+        .customer_wrote(
+            PAGE_ID,
+            "7000000000000031",
+            "and in blue?",
+            TimeDelta::hours(1),
+        )
+        .await;
+    let id_of = |events: &[Value], text: &str| -> String {
+        events
+            .iter()
+            .find(|e| e["type"] == "message_received" && e["content"]["body"] == text)
+            .unwrap()["message_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let events = world.events().await;
+    let (wamid, mid) = (
+        id_of(&events, "¿tienen talla M?"),
+        id_of(&events, "and in blue?"),
+    );
+
+    // WhatsApp: `context.message_id`, in exactly the body Meta documents.
+    let (status, sent) = world
+        .reply(
+            &world.agent,
+            &wa,
+            "k-quote-wa",
+            json!({"kind": "text", "text": "Sí, la tenemos", "reply_to": wamid}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let send = world.sim.sends().pop().unwrap();
+    assert_eq!(
+        send.body,
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "+5215512340001",
+            "biz_opaque_callback_data": "ventana:k-quote-wa",
+            "type": "text",
+            "text": {"preview_url": false, "body": "Sí, la tenemos"},
+            "context": {"message_id": wamid},
+        })
+    );
+    // Messenger: the Send API's top-level `reply_to.mid`.
+    let (status, sent) = world
+        .reply(
+            &world.agent,
+            &page,
+            "k-quote-m",
+            json!({"kind": "text", "text": "Yes, navy", "reply_to": mid}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let send = world.sim.sends().pop().unwrap();
+    assert_eq!(
+        send.body,
+        json!({
+            "recipient": {"id": "7000000000000031"},
+            "messaging_type": "RESPONSE",
+            "message": {"text": "Yes, navy"},
+            "reply_to": {"mid": mid},
+            "metadata": "ventana:k-quote-m",
+        })
+    );
+    // The log records what each sent message quotes.
+    let events = world.events().await;
+    let quoted: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["type"] == "message_sent")
+        .map(|e| {
+            (
+                e["idempotency_key"].as_str().unwrap(),
+                e["reply_to"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        quoted.contains(&("k-quote-wa", wamid.as_str())),
+        "{quoted:?}"
+    );
+    assert!(quoted.contains(&("k-quote-m", mid.as_str())), "{quoted:?}");
+
+    // A message of another conversation, or one nobody has seen, cannot be quoted: a
+    // clear refusal, no call to Meta, nothing recorded under the key.
+    let attempts = world.attempts();
+    for (key, quoted) in [
+        ("k-quote-other", mid.as_str()),
+        ("k-quote-none", "wamid.nope"),
+    ] {
+        let (status, refused) = world
+            .reply(
+                &world.agent,
+                &wa,
+                key,
+                json!({"kind": "text", "text": "hola", "reply_to": quoted}),
+            )
+            .await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["code"], "unknown_quoted_message", "{refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a message of this conversation"),
+            "{refused}"
+        );
+        let (status, _) = get_json(
+            &world.base,
+            &format!("/v1/conversations/{wa}/replies/{key}"),
+            &world.agent,
+        )
+        .await;
+        assert_eq!(status, 404, "nothing was stored under {key}");
+    }
+    assert_eq!(
+        world.attempts(),
+        attempts,
+        "refused before any call to Meta"
+    );
 }

@@ -86,3 +86,77 @@ describe('MessageBubble', () => {
     expect(invokeMock).toHaveBeenCalledWith('media', { account: 'a', mediaId: 'm1' });
   });
 });
+
+describe('MessageBubble quotes and replies', () => {
+  const received: MessageView = {
+    ...base,
+    direction: 'in',
+    state: 'received',
+    message_id: 'wamid.A',
+    content: { kind: 'text', body: 'gracias' },
+  };
+
+  it('shows what a message quotes, and jumps to it when it is loaded', async () => {
+    const onjump = vi.fn();
+    render(MessageBubble, {
+      account: 'a',
+      message: { ...received, reply_to: 'wamid.Q' },
+      quoted: { id: 'wamid.Q', author: 'You', excerpt: 'Your order shipped', rowid: 3 },
+      onjump,
+    });
+    const quote = screen.getByTestId('quote');
+    expect(quote.textContent).toContain('You');
+    expect(quote.textContent).toContain('Your order shipped');
+    await fireEvent.click(quote);
+    expect(onjump).toHaveBeenCalledWith(3);
+  });
+
+  it('cannot jump to a quoted message that is not loaded', () => {
+    render(MessageBubble, {
+      account: 'a',
+      message: { ...received, reply_to: 'wamid.old' },
+      quoted: { id: 'wamid.old', author: '', excerpt: 'A message not loaded here', rowid: null },
+    });
+    expect((screen.getByTestId('quote') as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('offers Reply by button and by r on the focused bubble', async () => {
+    const onreply = vi.fn();
+    render(MessageBubble, { account: 'a', message: received, onreply });
+    await fireEvent.click(screen.getByTestId('reply-to-message'));
+    expect(onreply).toHaveBeenCalledTimes(1);
+    const bubble = screen.getByTestId('message');
+    expect(bubble.tabIndex).toBe(0);
+    await fireEvent.keyDown(bubble, { key: 'r' });
+    expect(onreply).toHaveBeenCalledTimes(2);
+    expect(onreply).toHaveBeenLastCalledWith(received);
+    await fireEvent.keyDown(bubble, { key: 'r', ctrlKey: true });
+    expect(onreply).toHaveBeenCalledTimes(2);
+  });
+
+  it('offers no Reply where there is nothing to quote yet', () => {
+    render(MessageBubble, { account: 'a', message: base });
+    expect(screen.queryByTestId('reply-to-message')).toBeNull();
+    expect(screen.queryByTestId('quote')).toBeNull();
+  });
+
+  it('shows a sent template as its text, with its name small', () => {
+    render(MessageBubble, {
+      account: 'a',
+      message: {
+        ...base,
+        kind: 'template',
+        content: {
+          kind: 'template',
+          name: 'order_update',
+          language: 'es',
+          category: 'utility',
+          body_parameters: ['Ana', '#42'],
+          text: 'Hola Ana, tu pedido #42 salió hoy.',
+        },
+      },
+    });
+    expect(screen.getByTestId('template-text').textContent).toBe('Hola Ana, tu pedido #42 salió hoy.');
+    expect(screen.getByTestId('template-name').textContent).toContain('order_update');
+  });
+});

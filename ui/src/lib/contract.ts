@@ -99,7 +99,22 @@ body: string, };
 
 export type AttachmentKind = "image" | "audio" | "video" | "document";
 
-export type Draft = { "kind": "text", text: string, } | { "kind": "attachment", attachment: AttachmentKind, url: string, caption: string | null, filename: string | null, } | { "kind": "template", name: string, language: string, parameters: Array<string>, };
+export type Draft = { "kind": "text", text: string, 
+/**
+ * The message this reply quotes (a `wamid` or `mid` of this conversation);
+ * WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+ */
+reply_to?: string, } | { "kind": "attachment", attachment: AttachmentKind, url: string, caption: string | null, filename: string | null, 
+/**
+ * The message this reply quotes (a `wamid` or `mid` of this conversation);
+ * WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+ */
+reply_to?: string, } | { "kind": "template", name: string, language: string, parameters: Array<string>, 
+/**
+ * The message this reply quotes (a `wamid` or `mid` of this conversation);
+ * WhatsApp's `context.message_id`, Messenger's and Instagram's `reply_to.mid`.
+ */
+reply_to?: string, };
 
 export type WorkflowChange = { 
 /**

@@ -48,6 +48,11 @@ pub struct MessagingSend {
     pub tag: Option<String>,
     pub content: MessagingContent,
     pub metadata: Option<String>,
+    /// `reply_to.mid`: the message this one quotes. The Page Messages reference
+    /// (https://developers.facebook.com/docs/graph-api/reference/page/messages) lists a
+    /// top-level `reply_to` of type Object; its `mid` key mirrors the webhook's
+    /// `reply_to.mid` (reference §3a, §3b) and is UNVERIFIED against the Send API page.
+    pub reply_to: Option<String>,
 }
 
 impl MessagingSend {
@@ -162,6 +167,14 @@ pub fn parse_messaging(
         }
         Some(_) => return Err(bad("Param metadata must be a string")),
     };
+    let reply_to = match body.get("reply_to") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(reply_to)) => match reply_to.get("mid") {
+            Some(Value::String(mid)) if !mid.trim().is_empty() => Some(mid.clone()),
+            _ => return Err(bad("Param reply_to[mid] must be a non-empty string")),
+        },
+        Some(_) => return Err(bad("Param reply_to must be a JSON object")),
+    };
     let message = match body.get("message") {
         Some(Value::Object(message)) => message,
         None | Some(Value::Null) => return Err(bad("The parameter message is required")),
@@ -174,6 +187,7 @@ pub fn parse_messaging(
         tag,
         content,
         metadata,
+        reply_to,
     })
 }
 
@@ -510,12 +524,31 @@ mod tests {
             json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "message": {"attachment": {"type": "image", "payload": {"url": "ftp://x"}}}}),
             json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "message": {"text": "x".repeat(2001)}}),
             json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "metadata": 5, "message": {"text": "x"}}),
+            json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "reply_to": "m_1", "message": {"text": "x"}}),
+            json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "reply_to": {}, "message": {"text": "x"}}),
+            json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE", "reply_to": {"mid": ""}, "message": {"text": "x"}}),
         ];
         for case in cases {
             let error = parse_messaging(Platform::Messenger, &object(case.clone())).unwrap_err();
             assert_eq!(error.code, 100, "{case}");
             assert!(error.message.starts_with("(#100) "), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn reads_a_quoted_reply() {
+        let body = object(
+            json!({"recipient": {"id": "1"}, "messaging_type": "RESPONSE",
+                                 "message": {"text": "sí"}, "reply_to": {"mid": "m_Q"}}),
+        );
+        let send = parse_messaging(Platform::Messenger, &body).unwrap();
+        assert_eq!(send.reply_to.as_deref(), Some("m_Q"));
+        let body = object(
+            json!({"messaging_product": "whatsapp", "to": "+15550001234",
+                                 "text": {"body": "sí"}, "context": {"message_id": "wamid.Q"}}),
+        );
+        let send = parse_whatsapp(&body).unwrap();
+        assert_eq!(send.context_message_id.as_deref(), Some("wamid.Q"));
     }
 
     #[test]
@@ -546,6 +579,8 @@ mod tests {
             json!({"messaging_product": "whatsapp", "to": "+15550001234", "type": "template", "template": {"name": "x"}}),
             json!({"messaging_product": "whatsapp", "to": "+15550001234", "type": "template", "template": {"name": "x", "language": {"code": "en_US", "policy": "fallback"}}}),
             json!({"messaging_product": "whatsapp", "to": "+15550001234", "text": {"body": "x"}, "biz_opaque_callback_data": "x".repeat(513)}),
+            json!({"messaging_product": "whatsapp", "to": "+15550001234", "text": {"body": "x"}, "context": "wamid.Q"}),
+            json!({"messaging_product": "whatsapp", "to": "+15550001234", "text": {"body": "x"}, "context": {"message_id": ""}}),
         ];
         for case in cases {
             let error = parse_whatsapp(&object(case.clone())).unwrap_err();

@@ -238,6 +238,14 @@ pub trait WorkStore {
         tenant: &TenantId,
         id: &ConversationId,
     ) -> Result<Option<ConversationState>, StoreError>;
+    /// Whether `message` (a `wamid` or `mid`) is a message of this conversation of this
+    /// tenant, received or sent, and not erased: what a reply may quote.
+    fn message_in_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        message: &str,
+    ) -> Result<bool, StoreError>;
     /// Conversations whose customer is waiting for an answer (last inbound message
     /// after the last outbound one, within the last 8 days), open or pending.
     fn waiting_conversations(&self, now: DateTime<Utc>) -> Result<Vec<Waiting>, StoreError>;

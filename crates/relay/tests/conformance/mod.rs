@@ -60,6 +60,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("snoozes end and customers wait", snoozes_and_waiting),
     ("replies and their idempotency keys", replies),
     (
+        "a reply quotes only a message of its own conversation",
+        quotable_messages,
+    ),
+    (
         "an echo of our reply is logged once as the reply",
         echo_reconciliation,
     ),
@@ -827,6 +831,37 @@ fn failed_batch(store: &dyn Storage) {
         store.conversation(&acme, &conversation).unwrap().is_some(),
         "the event points at a conversation that was rolled back"
     );
+}
+
+fn quotable_messages(store: &dyn Storage) {
+    let (acme, page) = set_up(store, "acme", "p1");
+    let (globex, other_page) = set_up(store, "globex", "p2");
+    let ana = customer_writes(store, message(&acme, &page, "msg:m1", "u1", None));
+    let bo = customer_writes(store, message(&acme, &page, "msg:m2", "u2", None));
+    let elsewhere = customer_writes(store, message(&globex, &other_page, "msg:m3", "u1", None));
+    let quotable = |tenant: &TenantId, conversation: &ConversationInfo, id: &str| {
+        store
+            .message_in_conversation(tenant, &conversation.id, id)
+            .unwrap()
+    };
+    assert!(quotable(&acme, &ana, "m1"));
+    assert!(quotable(&acme, &bo, "m2"));
+    assert!(
+        !quotable(&acme, &ana, "m2"),
+        "another conversation's message"
+    );
+    assert!(
+        !quotable(&acme, &bo, "m1"),
+        "another conversation's message"
+    );
+    assert!(!quotable(&acme, &ana, "m3"), "another tenant's message");
+    assert!(
+        !quotable(&globex, &ana, "m1"),
+        "another tenant's conversation"
+    );
+    assert!(quotable(&globex, &elsewhere, "m3"));
+    assert!(!quotable(&acme, &ana, "nope"));
+    assert!(!quotable(&acme, &ana, ""));
 }
 
 fn one_conversation_per_contact(store: &dyn Storage) {

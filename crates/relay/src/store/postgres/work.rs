@@ -1316,6 +1316,35 @@ impl WorkStore for PostgresStore {
         })
     }
 
+    fn message_in_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        // As in SQLite: `msg:<id>`, or `msg:<id>#1` for a Messenger message in parts.
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        let (whole, first) = (format!("msg:{message}"), format!("msg:{message}#1"));
+        self.read(move |client| {
+            Box::pin(async move {
+                let statement = client
+                    .prepare_cached(
+                        "SELECT 1 FROM events WHERE tenant_id = $1 AND id IN ($2, $3)
+                           AND conversation_id = $4
+                           AND type IN ('message_received', 'message_sent')",
+                    )
+                    .await?;
+                Ok(client
+                    .query_opt(
+                        &statement,
+                        &[&tenant.as_str(), &whole, &first, &conversation.as_str()],
+                    )
+                    .await?
+                    .is_some())
+            })
+        })
+    }
+
     fn agents_may_erase(&self, tenant: &TenantId) -> Result<bool, StoreError> {
         let tenant = tenant.clone();
         self.read(move |client| {

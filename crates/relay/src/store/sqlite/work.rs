@@ -1118,6 +1118,30 @@ impl WorkStore for SqliteStore {
         })
     }
 
+    fn message_in_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        // A message's stable id is `msg:<id>`, or `msg:<id>#1` for the first part of a
+        // Messenger message with several attachments; a point lookup on the unique key.
+        let (whole, first) = (format!("msg:{message}"), format!("msg:{message}#1"));
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT 1 FROM events WHERE tenant_id = ?1 AND id IN (?2, ?3)
+                       AND conversation_id = ?4 AND type IN ('message_received', 'message_sent')",
+                )?
+                .exists(params![
+                    tenant.as_str(),
+                    whole,
+                    first,
+                    conversation.as_str()
+                ])?)
+        })
+    }
+
     fn agents_may_erase(&self, tenant: &TenantId) -> Result<bool, StoreError> {
         self.read(|connection| {
             connection
