@@ -85,30 +85,19 @@ fn open_engine_in_background(handle: tauri::AppHandle) {
 /// WebKitGTK keeps caches sized for a browser (decoded resources of pages visited, pages
 /// kept for going back); the app is one page served from its own bundle, so the smallest
 /// cache model and no back/forward cache cost nothing and spare the web process memory.
-///
-/// Accelerated compositing is off too: a list of text needs no GPU layers, and the
-/// compositor's buffers were a third of the web process (in the app benchmark, its RSS
-/// idle after an hour of traffic went from 322 to 221 MB, and the start was no slower).
-/// `VENTANA_GPU_COMPOSITING=1` keeps WebKit's default, for a machine where it matters.
 #[cfg(target_os = "linux")]
 fn lighten_web_view(app: &tauri::App) {
-    use webkit2gtk::{
-        CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt,
-    };
-    let gpu_compositing = std::env::var_os("VENTANA_GPU_COMPOSITING").is_some_and(|v| v == "1");
+    use webkit2gtk::{CacheModel, SettingsExt, WebContextExt, WebViewExt};
     let Some(window) = app.get_webview_window("main") else {
         return;
     };
-    let applied = window.with_webview(move |webview| {
+    let applied = window.with_webview(|webview| {
         let view = webview.inner();
         if let Some(context) = view.context() {
             context.set_cache_model(CacheModel::DocumentViewer);
         }
         if let Some(settings) = WebViewExt::settings(&view) {
             settings.set_enable_page_cache(false);
-            if !gpu_compositing {
-                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
-            }
         }
     });
     if let Err(error) = applied {
