@@ -2,7 +2,8 @@
 //!
 //! One writer thread owns the only writing connection. It takes every job waiting in its
 //! queue, runs them in one transaction (a savepoint each, so one failing job doesn't sink
-//! the others), commits once — one fsync for many webhook bodies (group commit) — and only
+//! the others; a group of appends alone is undone by rolling back and beginning again
+//! instead, see `append_run`), commits once — one fsync for many webhook bodies (group commit) — and only
 //! then answers each caller and publishes the new log entries, in sequence order. Readers
 //! use their own connections; WAL lets them read while the writer writes.
 //! `synchronous=FULL`: an acknowledged event survives a power cut, not just a crash.
